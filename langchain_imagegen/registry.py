@@ -1,0 +1,311 @@
+"""The request spec as data: one capability profile per model.
+
+Every value below is traceable to ``../shared/api-facts.md`` (cited as ``§n``) or to the
+gateway seed pages in ``../shared/seeds/``. Nothing here decides anything; coercion
+(:mod:`langchain_imagegen.coercion`) and the args schema (:mod:`langchain_imagegen.schema`)
+read these profiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "GATEWAY_PROFILE",
+    "ModelProfile",
+    "ModelRegistry",
+    "SizeRule",
+    "default_registry",
+    "get_profile",
+    "register_model",
+    "register_profile",
+]
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """Sizes given by rules instead of an enumeration (gpt-image-2, api-facts §3).
+
+    Any ``WxH`` is allowed when both edges are multiples of ``multiple_of``, the aspect
+    ratio (long edge / short edge) is at most ``max_aspect``, the long edge is at most
+    ``max_edge`` and the pixel count lies in ``[min_pixels, max_pixels]``.
+    """
+
+    multiple_of: int = 16
+    max_aspect: float = 3.0
+    max_edge: int = 3840
+    min_pixels: int = 655_360
+    max_pixels: int = 8_294_400
+
+    def allows(self, width: int, height: int) -> bool:
+        """Whether ``width x height`` satisfies every rule."""
+        long_edge, short_edge = max(width, height), min(width, height)
+        return (
+            short_edge > 0
+            and width % self.multiple_of == 0
+            and height % self.multiple_of == 0
+            and long_edge <= self.max_edge
+            and long_edge <= self.max_aspect * short_edge
+            and self.min_pixels <= width * height <= self.max_pixels
+        )
+
+    def describe(self) -> str:
+        """One line an LLM can act on."""
+        return (
+            f"any WIDTHxHEIGHT with both edges multiples of {self.multiple_of}, aspect ratio "
+            f"between 1:{self.max_aspect:g} and {self.max_aspect:g}:1, long edge at most "
+            f"{self.max_edge}, {self.min_pixels:,} to {self.max_pixels:,} pixels"
+        )
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """What one model accepts on ``POST /v1/images/generations``.
+
+    Empty tuples mean "never send this parameter": the model rejects it or lacks it.
+    ``name`` is what is sent as ``model``; ``family`` is the profile it was derived from.
+    """
+
+    name: str
+    family: str
+    sizes: tuple[str, ...]
+    default_size: str | None
+    size_rule: SizeRule | None = None
+    qualities: tuple[str, ...] = ()
+    default_quality: str | None = None
+    styles: tuple[str, ...] = ()
+    default_style: str | None = None
+    max_images_per_request: int = 10
+    max_images: int = 10
+    max_prompt_chars: int = 32_000
+    response_formats: tuple[str, ...] = ()
+    output_formats: tuple[str, ...] = ()
+    supports_output_compression: bool = False
+    backgrounds: tuple[str, ...] = ()
+    moderations: tuple[str, ...] = ()
+    returns_revised_prompt: bool = False
+    always_b64: bool = False
+    shutdown: dt.date | None = None
+    replacement: str | None = None
+    permissive: bool = False
+    """Gateway profile: values the API spec knows pass through unchecked."""
+
+    def accepts_size(self, size: str) -> bool:
+        """Whether ``size`` is valid as sent (an enumerated value or one the rule allows)."""
+        if size in self.sizes:
+            return True
+        if self.size_rule is None:
+            return False
+        parsed = parse_wxh(size)
+        return parsed is not None and self.size_rule.allows(*parsed)
+
+    def is_shut_down(self, today: dt.date | None = None) -> bool:
+        """Whether OpenAI has shut this model down (gateways may still serve it)."""
+        return self.shutdown is not None and (today or dt.date.today()) >= self.shutdown
+
+    def renamed(self, name: str) -> ModelProfile:
+        """The same capabilities under another model name (snapshots, aliases, deployments)."""
+        return self if name == self.name else dataclasses.replace(self, name=name)
+
+
+_WXH = re.compile(r"(\d{1,5})x(\d{1,5})")
+
+
+def parse_wxh(size: str) -> tuple[int, int] | None:
+    """Parse the canonical ``WxH`` spelling the API uses; anything else is ``None``."""
+    match = _WXH.fullmatch(size)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+# --- The profiles -------------------------------------------------------------------------
+
+# §3 gpt-image-1 column: sizes, quality low/medium/high/auto; §2 output_format, compression,
+# background, moderation are GPT-image only; §3 "returned image: always b64_json";
+# §5.3 never send response_format or style to GPT image models.
+_GPT_IMAGE_1 = ModelProfile(
+    name="gpt-image-1",
+    family="gpt-image-1",
+    sizes=("1024x1024", "1536x1024", "1024x1536", "auto"),
+    default_size="auto",
+    qualities=("low", "medium", "high", "auto"),
+    default_quality="auto",
+    max_images_per_request=10,
+    max_prompt_chars=32_000,
+    output_formats=("png", "jpeg", "webp"),
+    supports_output_compression=True,
+    backgrounds=("transparent", "opaque", "auto"),
+    moderations=("low", "auto"),
+    always_b64=True,
+)
+
+PROFILES: tuple[ModelProfile, ...] = (
+    # §3 dall-e-2 column; §5.3: the live API rejects `quality` (recorded 2026-03-31, REC #23);
+    # shut down at OpenAI 2026-05-12 (§8), still served by gateways (seed 003).
+    ModelProfile(
+        name="dall-e-2",
+        family="dall-e-2",
+        sizes=("256x256", "512x512", "1024x1024"),
+        default_size="1024x1024",
+        max_images_per_request=10,
+        max_prompt_chars=1000,
+        response_formats=("url", "b64_json"),
+        shutdown=dt.date(2026, 5, 12),
+        replacement="gpt-image-2",
+    ),
+    # §3 dall-e-3 column: n=1 only, three sizes, quality standard/hd, style vivid/natural,
+    # revised_prompt returned (§4.2); seeds 000, 002, 004 list the same values.
+    ModelProfile(
+        name="dall-e-3",
+        family="dall-e-3",
+        sizes=("1024x1024", "1792x1024", "1024x1792"),
+        default_size="1024x1024",
+        qualities=("standard", "hd"),
+        default_quality="standard",
+        styles=("vivid", "natural"),
+        default_style="vivid",
+        max_images_per_request=1,
+        max_prompt_chars=4000,
+        response_formats=("url", "b64_json"),
+        returns_revised_prompt=True,
+        shutdown=dt.date(2026, 5, 12),
+        replacement="gpt-image-2",
+    ),
+    _GPT_IMAGE_1,
+    # §3/§8: deprecated, shutdown 2026-12-01; replacement named by OpenAI is gpt-image-2.6-*,
+    # which no stored spec describes, so we point at gpt-image-2 (DEVELOPERS.md).
+    dataclasses.replace(
+        _GPT_IMAGE_1,
+        name="gpt-image-1-mini",
+        family="gpt-image-1-mini",
+        shutdown=dt.date(2026, 12, 1),
+        replacement="gpt-image-2",
+    ),
+    dataclasses.replace(
+        _GPT_IMAGE_1,
+        name="gpt-image-1.5",
+        family="gpt-image-1.5",
+        shutdown=dt.date(2026, 12, 1),
+        replacement="gpt-image-2",
+    ),
+    dataclasses.replace(
+        _GPT_IMAGE_1,
+        name="chatgpt-image-latest",
+        family="chatgpt-image-latest",
+        shutdown=dt.date(2026, 12, 1),
+        replacement="gpt-image-2",
+    ),
+    # §3 gpt-image-2 column: any WxH by rule (edges multiple of 16, aspect 1:3..3:1, long edge
+    # <= 3840, 655,360..8,294,400 pixels per Azure's statement) plus the standard sizes and auto.
+    dataclasses.replace(
+        _GPT_IMAGE_1,
+        name="gpt-image-2",
+        family="gpt-image-2",
+        size_rule=SizeRule(),
+    ),
+)
+
+# Unknown model names (gateways: Flux, SD, relays). Seeds 000/002/004 document the DALL·E-3
+# request format for them; we let every value the API spec knows (§2) pass through, keep
+# the spec's limits (n 1-10, prompt 32000), accept url or b64_json, and drop only keys
+# that are not in the spec. Users who know better register a profile or `like=` a model.
+GATEWAY_PROFILE = ModelProfile(
+    name="gateway",
+    family="gateway",
+    sizes=(
+        "256x256",
+        "512x512",
+        "1024x1024",
+        "1792x1024",
+        "1024x1792",
+        "1536x1024",
+        "1024x1536",
+        "auto",
+    ),
+    default_size=None,
+    qualities=("standard", "hd", "low", "medium", "high", "auto"),
+    styles=("vivid", "natural"),
+    max_images_per_request=10,
+    max_prompt_chars=32_000,
+    response_formats=("url", "b64_json"),
+    output_formats=("png", "jpeg", "webp"),
+    supports_output_compression=True,
+    backgrounds=("transparent", "opaque", "auto"),
+    moderations=("low", "auto"),
+    permissive=True,
+)
+
+# Dated snapshots such as gpt-image-2-2026-04-21 or gpt-image-1.5-2025-12-16 (§2 model enum, §8).
+_SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
+
+
+class ModelRegistry:
+    """Name → profile lookup with snapshots, aliases and user-registered profiles."""
+
+    def __init__(self, profiles: Iterable[ModelProfile] = PROFILES) -> None:
+        self._profiles: dict[str, ModelProfile] = {p.name: p for p in profiles}
+        self._cache: dict[str, ModelProfile] = {}
+        self._lock = threading.Lock()
+
+    def register_profile(self, profile: ModelProfile) -> None:
+        """Add or replace a profile under ``profile.name``."""
+        with self._lock:
+            self._profiles[profile.name] = profile
+            self._cache.clear()
+
+    def register_model(self, name: str, *, like: str) -> ModelProfile:
+        """Declare that ``name`` behaves like the known model ``like`` (seed 002's "Flux
+        (OpenAI dall-e-3 format)"), e.g. ``register_model("flux-dev", like="dall-e-3")``."""
+        base = self.get(like)
+        if base.permissive:
+            msg = f"unknown model {like!r}; known models: {', '.join(self.known())}"
+            raise KeyError(msg)
+        profile = base.renamed(name)
+        self.register_profile(profile)
+        return profile
+
+    def known(self) -> list[str]:
+        """Names with a profile of their own."""
+        return sorted(self._profiles)
+
+    def get(self, name: str) -> ModelProfile:
+        """The profile for ``name``; unknown names get the permissive gateway profile."""
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        profile = self._resolve(name)
+        with self._lock:
+            self._cache[name] = profile
+        return profile
+
+    def _resolve(self, name: str) -> ModelProfile:
+        key = name.strip()
+        exact = self._profiles.get(key) or self._profiles.get(key.lower())
+        if exact is not None:
+            return exact.renamed(name)
+        snapshot = _SNAPSHOT.fullmatch(key.lower())
+        if snapshot and snapshot["family"] in self._profiles:
+            return self._profiles[snapshot["family"]].renamed(name)
+        return GATEWAY_PROFILE.renamed(name)
+
+
+default_registry = ModelRegistry()
+
+
+def get_profile(model: str | ModelProfile) -> ModelProfile:
+    """Resolve a model name (or pass a profile through) using the default registry."""
+    return model if isinstance(model, ModelProfile) else default_registry.get(model)
+
+
+def register_profile(profile: ModelProfile) -> None:
+    """Register a custom profile in the default registry."""
+    default_registry.register_profile(profile)
+
+
+def register_model(name: str, *, like: str) -> ModelProfile:
+    """Declare in the default registry that ``name`` behaves like the known model ``like``."""
+    return default_registry.register_model(name, like=like)
