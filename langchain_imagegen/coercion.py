@@ -190,6 +190,8 @@ class _Coercer:
         if not value[limit].isspace() and (space := max(cut.rfind(" "), cut.rfind("\n"))) > 0:
             cut = cut[:space]
         cut = cut.rstrip()
+        if not cut:  # leading blanks filled the allowance: never send a blank prompt
+            cut = value.strip()[:limit].rstrip()
         self.body["prompt"] = cut
         self.adjust(
             "prompt",
@@ -213,8 +215,11 @@ class _Coercer:
                 round(math.sqrt(wish.area * wish.aspect)),
                 round(math.sqrt(wish.area / wish.aspect)),
             )
-            self.keep_or_adjust("size", value, f"{width}x{height}", "written as WIDTHxHEIGHT")
-            return
+            # Edges of 1 to 5 digits (what parse_wxh reads): "0.4x0.4" must not become "0x0",
+            # and float rounding keeps absurd 19-digit edges from reading back the same.
+            if 1 <= min(width, height) and max(width, height) <= 99_999:
+                self.keep_or_adjust("size", value, f"{width}x{height}", "written as WIDTHxHEIGHT")
+                return
         applied = None if wish is None else nearest_size(profile, wish)
         allowed = profile.size_rule.describe() if profile.size_rule else _choices(profile.sizes)
         if applied is None:
@@ -239,7 +244,9 @@ class _Coercer:
                 field,
                 value,
                 applied,
-                f"{self.profile.name} has no 'auto' {field}; used its default",
+                f"{self.profile.name} spells it 'auto'"
+                if applied == "auto"
+                else f"{self.profile.name} has no 'auto' {field}; used its default",
             )
             return
         rank = _QUALITY_RANK.get(word or "")
@@ -418,7 +425,7 @@ class _Coercer:
             number = _NUMBER_WORDS.get(_norm(value) or "")
         if number is None:
             self.adjust("n", value, 1, "not a number of images; made one")
-            number = 1
+            number = value = 1  # reported once; the checks below see a plain 1
         limit = self.max_images
         granted = min(max(number, 1), limit)
         if granted != number:

@@ -19,6 +19,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BillingError",
+    "ConfigurationError",
     "ContentPolicyError",
     "ImageGenError",
     "InvalidArgumentError",
@@ -47,6 +48,12 @@ class InvalidArgumentError(ImageGenError, ValueError):
     """The proposed arguments cannot be turned into a valid request (e.g. a blank prompt)."""
 
     hint = "fix the arguments and call the tool again"
+
+
+class ConfigurationError(ImageGenError):
+    """The tool is not set up to reach an endpoint (no key, no Azure endpoint, ...)."""
+
+    hint = "a person must fix the tool's configuration; retrying won't help"
 
 
 class StorageError(ImageGenError, OSError):

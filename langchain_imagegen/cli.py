@@ -1,0 +1,176 @@
+"""The command line: ``langchain-imagegen generate PROMPT`` and ``langchain-imagegen models``.
+
+Errors are one clear line on stderr, never a traceback, with exit codes a script can rely
+on (see :data:`EXIT_CODES`). ``--dry-run`` shows the coerced requests and the adjustments
+without a key or the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from langchain_imagegen.capabilities import capability_table_markdown
+from langchain_imagegen.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    ImageGenError,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StorageError,
+)
+from langchain_imagegen.result import ImageGenerationResult
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "bad arguments": 2,
+    "authentication or permission": 3,
+    "request refused (bad request, content policy, billing, unknown model)": 4,
+    "temporarily unavailable (rate limit, server, connection): retry later": 5,
+    "could not save the images": 6,
+    "fewer images than asked": 7,
+}
+_EXIT_FOR: tuple[tuple[type[ImageGenError], int], ...] = (
+    (InvalidArgumentError, 2),
+    (AuthenticationError, 3),
+    (PermissionDeniedError, 3),
+    (StorageError, 6),
+    (RateLimitError, 5),
+    (ServerError, 5),
+    (APIConnectionError, 5),
+    (BadRequestError, 4),
+    (ModelNotFoundError, 4),
+)
+
+
+def _exit_code(error: ImageGenError) -> int:
+    return next((code for kind, code in _EXIT_FOR if isinstance(error, kind)), 4)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="langchain-imagegen",
+        description="Generate images through any OpenAI-compatible Images API.",
+        epilog="exit codes: "
+        + "; ".join(f"{code} {meaning}" for meaning, code in EXIT_CODES.items()),
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="generate images from a prompt")
+    generate.add_argument("prompt")
+    generate.add_argument("--model", default="gpt-image-2")
+    generate.add_argument("--model-family", help="known model this one behaves like")
+    generate.add_argument("--size")
+    generate.add_argument("-n", "--n", dest="n")
+    generate.add_argument("--quality")
+    generate.add_argument("--style")
+    generate.add_argument("--output-dir", default="generated_images")
+    generate.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
+    generate.add_argument("--max-images", type=int, default=10)
+    generate.add_argument("--download", action="store_true", help="save URL images to disk")
+    generate.add_argument("--json", action="store_true", help="print the full result as JSON")
+    generate.add_argument(
+        "--dry-run", action="store_true", help="print the requests and adjustments, send nothing"
+    )
+    commands.add_parser("models", help="print the per-model capability table")
+    return parser
+
+
+def _proposal(args: argparse.Namespace) -> dict[str, Any]:
+    fields = ("prompt", "size", "n", "quality", "style")
+    return {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+
+
+class _Progress:
+    """A one-line progress bar on stderr while fanned-out images arrive."""
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self.stream, self.total, self.done = stream, total, 0
+        self.enabled = stream.isatty()
+
+    def __call__(self, stage: str, data: dict[str, Any]) -> None:
+        if stage == "requested":
+            self.total = int(data.get("images", self.total))
+        elif stage in ("saved", "image"):
+            self.done += 1
+        if self.enabled and self.total:
+            filled = round(20 * self.done / self.total)
+            bar = "#" * filled + "-" * (20 - filled)
+            self.stream.write(f"\r[{bar}] {self.done}/{self.total} images")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    config: dict[str, Any] = {
+        "model": args.model,
+        "model_family": args.model_family,
+        "output_dir": args.output_dir,
+        "max_images": args.max_images,
+        "download_urls": args.download,
+    }
+    if args.base_url:
+        config["base_url"] = args.base_url
+    tool = ImageGenerationTool(**config)
+    proposal = _proposal(args)
+    plan = tool.coerce(proposal)
+    if args.dry_run:
+        report = {
+            "model": plan.profile.name,
+            "requests": list(plan.requests),
+            "adjustments": [
+                {"field": a.field, "proposed": a.proposed, "applied": a.applied, "reason": a.reason}
+                for a in plan.adjustments
+            ],
+        }
+        if args.json:
+            out.write(json.dumps(report, indent=2, default=str) + "\n")
+        else:
+            out.write(f"{len(plan.requests)} request(s) to {plan.profile.name}:\n")
+            out.writelines(f"  {json.dumps(body)}\n" for body in plan.requests)
+            out.write("adjustments:\n" if plan.adjustments else "no adjustments\n")
+            out.writelines(f"  - {a.describe()}\n" for a in plan.adjustments)
+        return 0
+    progress = _Progress(err, plan.images_requested)
+    try:
+        result: ImageGenerationResult = tool.generate(proposal, on_event=progress)
+    finally:
+        progress.finish()
+        tool.close()
+    out.write((result.model_dump_json(indent=2) if args.json else result.to_text()) + "\n")
+    return 7 if result.shortfall else 0
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
+    out = out or sys.stdout
+    err = sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            out.write(capability_table_markdown() + "\n")
+            return 0
+        return _generate(args, out, err)
+    except ImageGenError as error:
+        err.write(f"langchain-imagegen: {error}\n")
+        return _exit_code(error)
+    except KeyboardInterrupt:
+        err.write("langchain-imagegen: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

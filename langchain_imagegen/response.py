@@ -1,0 +1,139 @@
+"""Turn a 2xx ``/images/generations`` body into an :class:`ImagesResponse`, or raise.
+
+Lenient where real servers vary (api-facts §4, §7): ``url`` or ``b64_json`` whatever was
+asked for, any string for ``size``/``quality`` (gpt-image-2 custom sizes), and no reliance on
+``revised_prompt``, ``usage`` or the top-level extras. Strict where continuing would hide a
+failure: an ``error`` object inside a 2xx is raised as the error it describes, and a body
+without usable images raises :class:`MalformedResponseError`. One ``json.loads`` and plain
+``isinstance`` checks; no pydantic on this path (the b64 payloads are megabytes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_imagegen.errors import MalformedResponseError, error_from_body
+
+__all__ = ["ImagesResponse", "ReturnedImage", "parse_images_response"]
+
+_SNIPPET = 200
+
+
+@dataclass(frozen=True)
+class ReturnedImage:
+    """One ``data[]`` item: at least one of ``b64_json`` and ``url`` is set."""
+
+    b64_json: str | None
+    url: str | None
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class ImagesResponse:
+    """A successful generation.
+
+    ``attempts`` and ``elapsed_s`` are filled in by :class:`~langchain_imagegen.client.
+    ImagesClient`: how many HTTP attempts the logical request took (1 = no retry) and the
+    wall time in seconds including retry waits.
+    """
+
+    created: int | None
+    images: tuple[ReturnedImage, ...]
+    usage: dict[str, Any] | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    request_id: str | None = None
+    attempts: int = 1
+    elapsed_s: float = 0.0
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _snippet(content: bytes) -> str:
+    text = content[: _SNIPPET * 4].decode("utf-8", errors="replace")
+    return " ".join(text.split())[:_SNIPPET] or "(empty body)"
+
+
+def parse_images_response(
+    status: int,
+    content: bytes,
+    headers: Mapping[str, str],
+    *,
+    attempts: int = 1,
+    elapsed_s: float = 0.0,
+) -> ImagesResponse:
+    """Parse a 2xx body; raise the mapped :class:`~langchain_imagegen.errors.APIError` if it
+    is an error body, :class:`MalformedResponseError` if it holds no usable images.
+
+    ``attempts`` and ``elapsed_s`` are copied onto the result (the client knows them; passing
+    them here saves a ``dataclasses.replace`` per call).
+    """
+    request_id = headers.get("x-request-id") or headers.get("apim-request-id")
+
+    def malformed(problem: str) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"the server answered HTTP {status} but {problem}",
+            status=status,
+            request_id=request_id,
+        )
+
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        raise malformed(f"the body is not JSON: {_snippet(content)}") from None
+    if not isinstance(payload, dict):
+        raise malformed(f"the body is a JSON {type(payload).__name__}, not an object")
+
+    data = payload.get("data")
+    if payload.get("error") or (not isinstance(data, list) and _str(payload.get("message"))):
+        # An error reported with a 2xx status, enveloped or bare (api-facts §7).
+        raw = content[: _SNIPPET * 4].decode("utf-8", errors="replace")
+        raise error_from_body(status, payload, request_id=request_id, raw_text=raw)
+    if not isinstance(data, list):
+        keys = ", ".join(sorted(str(k) for k in payload)[:10]) or "none"
+        raise malformed(f"the body has no `data` list of images (top-level keys: {keys})")
+    if not data:
+        raise malformed("it returned no images (`data` is empty)")
+
+    images = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise malformed(f"`data[{index}]` is a {type(item).__name__}, not an object")
+        b64 = _str(item.get("b64_json"))
+        url = _str(item.get("url"))
+        if b64 is None and url is None:
+            raise malformed(f"`data[{index}]` has neither `url` nor `b64_json`")
+        revised = item.get("revised_prompt")
+        images.append(ReturnedImage(b64, url, revised if isinstance(revised, str) else None))
+
+    usage = payload.get("usage")
+    return ImagesResponse(
+        created=_created(payload.get("created")),
+        images=tuple(images),
+        usage=usage if isinstance(usage, dict) else None,
+        size=_str(payload.get("size")),
+        quality=_str(payload.get("quality")),
+        background=_str(payload.get("background")),
+        output_format=_str(payload.get("output_format")),
+        request_id=request_id,
+        attempts=attempts,
+        elapsed_s=elapsed_s,
+    )
+
+
+def _created(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return None

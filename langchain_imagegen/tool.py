@@ -1,0 +1,276 @@
+"""The LangChain surface: :class:`ImageGenerationTool` and :class:`AzureImageGenerationTool`.
+
+A call coerces what the LLM proposed (pure), runs the resulting requests (generation, over
+the shared HTTP clients), and answers with text the LLM can act on plus the full
+:class:`~langchain_imagegen.result.ImageGenerationResult` as the ToolMessage artifact. API
+errors become error ToolMessages (``handle_tool_error``), never a crashed agent run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+import httpx
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForToolRun,
+    CallbackManagerForToolRun,
+    adispatch_custom_event,
+    dispatch_custom_event,
+)
+from langchain_core.tools import BaseTool, ToolException
+from langchain_core.utils import from_env, secret_from_env
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic.v1 import ValidationError as ValidationErrorV1
+
+from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
+from langchain_imagegen.coercion import CoercionResult, coerce_params
+from langchain_imagegen.endpoint import Endpoint
+from langchain_imagegen.errors import ConfigurationError, ImageGenError
+from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
+from langchain_imagegen.registry import ModelProfile, get_profile
+from langchain_imagegen.result import ImageGenerationResult
+from langchain_imagegen.retry import RetryPolicy
+from langchain_imagegen.schema import build_args_schema
+from langchain_imagegen.storage import ImageStore
+
+__all__ = ["EVENT_NAME", "AzureImageGenerationTool", "ImageGenerationTool"]
+
+EVENT_NAME = "image_generation"
+"""Name of the custom events in ``astream_events``; ``data["stage"]`` is ``requested``,
+``received`` or ``saved``."""
+
+
+def _validation_message(error: ValidationError | ValidationErrorV1) -> str:
+    """Tell the LLM which argument was wrong and how, not just 'validation error'."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()
+    )
+    return f"Invalid arguments for the image tool: {problems}. Fix them and call again."
+
+
+class ImageGenerationTool(BaseTool):
+    """Generate images from a text prompt through any OpenAI-compatible Images API.
+
+    Setup:
+        ``pip install langchain-imagegen`` and ``export OPENAI_API_KEY=...``
+        (``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` are read too).
+
+    Instantiation:
+        ```python
+        from langchain_imagegen import ImageGenerationTool
+
+        tool = ImageGenerationTool(model="gpt-image-2", output_dir="images")
+        ```
+
+    Invocation with a ToolCall (the artifact is the full structured result):
+        ```python
+        message = tool.invoke(
+            {"name": "generate_image", "args": {"prompt": "a red fox"}, "id": "1",
+             "type": "tool_call"}
+        )
+        message.artifact.images[0].path
+        ```
+    """
+
+    name: str = "generate_image"
+    description: str = ""
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
+    handle_validation_error: (
+        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None
+    ) = _validation_message
+
+    model: str = "gpt-image-2"
+    """Model name sent to the API (a gateway's model or an Azure deployment name works)."""
+    model_family: str | None = None
+    """A known model this one behaves like, e.g. ``"dall-e-3"`` for a gateway's Flux or an
+    Azure deployment named ``"images"``. Default: looked up from ``model``."""
+    model_profile: ModelProfile | None = None
+    """A complete custom capability profile; overrides ``model_family``."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("OPENAI_API_KEY", default=None)
+    )
+    base_url: str = Field(
+        default_factory=from_env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+    )
+    organization: str | None = Field(default_factory=from_env("OPENAI_ORG_ID", default=None))
+    project: str | None = Field(default_factory=from_env("OPENAI_PROJECT_ID", default=None))
+    timeout: float = DEFAULT_TIMEOUT.read or 600.0
+    """Seconds to wait for one response: gpt-image-2 at high quality and 4K takes minutes."""
+    connect_timeout: float = DEFAULT_TIMEOUT.connect or 10.0
+    max_retries: int = 2
+    retry_budget: float = 900.0
+    """Most seconds one request may spend on attempts and waits between them."""
+    max_images: int = 4
+    """Most images one call may produce; larger requests are clamped and reported."""
+    image_params: dict[str, Any] = Field(default_factory=dict)
+    """Parameters fixed by the developer rather than chosen by the LLM (hidden from it),
+    e.g. ``{"quality": "high", "moderation": "low"}``."""
+    output_dir: str = "generated_images"
+    """Where base64 images (and downloaded URL images) are saved, named by content hash."""
+    download_urls: bool = False
+    """Download URL images at once: API URLs expire about an hour after creation."""
+    max_download_bytes: int = 50 * 1024 * 1024
+    http_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _client: ImagesClient | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Derive what the LLM sees (schema, description) from the model's profile."""
+        profile = self.profile
+        if self.args_schema is None:
+            self.args_schema = build_args_schema(
+                profile, max_images=self.max_images, hidden=self.image_params.keys()
+            )
+        if not self.description:
+            self.description = (
+                f"Generate images from a text description with {profile.name}. Returns where "
+                "each image is (a file path or URL) and the prompt the model actually used. "
+                "Arguments that don't fit the model are adjusted and the changes reported."
+            )
+
+    # --- configuration -------------------------------------------------------------------
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The capability profile used for coercion and the schema."""
+        if self.model_profile is not None:
+            return self.model_profile.renamed(self.model)
+        return get_profile(self.model_family or self.model).renamed(self.model)
+
+    def _endpoint(self) -> Endpoint:
+        return Endpoint.openai(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            organization=self.organization,
+            project=self.project,
+        )
+
+    @property
+    def client(self) -> ImagesClient:
+        """The HTTP client, created on first use and reused across calls."""
+        if self._client is None:
+            self._client = ImagesClient(
+                endpoint=self._endpoint(),
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                retry=RetryPolicy(max_retries=self.max_retries, total_budget=self.retry_budget),
+                http_client=self.http_client,
+                async_http_client=self.http_async_client,
+            )
+        return self._client
+
+    def _generator(self) -> ImageGenerator:
+        return ImageGenerator(
+            self.client,
+            ImageStore(self.output_dir),
+            download_urls=self.download_urls,
+            max_download_bytes=self.max_download_bytes,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections (they reopen on the next call)."""
+        if self._client is not None:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (they reopen on the next call)."""
+        if self._client is not None:
+            await self._client.aclose()
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def coerce(self, args: Mapping[str, Any]) -> CoercionResult:
+        """The requests these LLM arguments become (developer-fixed values win)."""
+        return coerce_params(
+            self.profile, {**args, **self.image_params}, max_images=self.max_images
+        )
+
+    def generate(
+        self, args: Mapping[str, Any], *, on_event: EventSink | None = None
+    ) -> ImageGenerationResult:
+        """Generate images outside LangChain; raises :class:`ImageGenError` subclasses."""
+        return self._generator().run(self.coerce(args), on_event)
+
+    async def agenerate(
+        self, args: Mapping[str, Any], *, on_event: AsyncEventSink | None = None
+    ) -> ImageGenerationResult:
+        """Async :meth:`generate`, on the shared ``httpx.AsyncClient``."""
+        return await self._generator().arun(self.coerce(args), on_event)
+
+    def _run(
+        self, run_manager: CallbackManagerForToolRun | None = None, **args: Any
+    ) -> tuple[str, ImageGenerationResult]:
+        sink: EventSink | None = None
+        if run_manager is not None:
+
+            def sink(stage: str, data: dict[str, Any]) -> None:
+                dispatch_custom_event(EVENT_NAME, {"stage": stage, **data})
+
+        try:
+            result = self.generate(args, on_event=sink)
+        except ImageGenError as error:
+            raise ToolException(error.agent_message()) from error
+        return result.to_text(), result
+
+    async def _arun(
+        self, run_manager: AsyncCallbackManagerForToolRun | None = None, **args: Any
+    ) -> tuple[str, ImageGenerationResult]:
+        sink: AsyncEventSink | None = None
+        if run_manager is not None:
+
+            async def sink(stage: str, data: dict[str, Any]) -> None:
+                await adispatch_custom_event(EVENT_NAME, {"stage": stage, **data})
+
+        try:
+            result = await self.agenerate(args, on_event=sink)
+        except ImageGenError as error:
+            raise ToolException(error.agent_message()) from error
+        return result.to_text(), result
+
+
+class AzureImageGenerationTool(ImageGenerationTool):
+    """Azure OpenAI (api-facts §6): deployment URLs or the v1 style, ``api-key`` or Entra ID.
+
+    ``model`` is the deployment name; set ``model_family`` to the model it hides
+    (``"gpt-image-2"`` by default) so coercion and the schema fit it.
+    """
+
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("AZURE_OPENAI_API_KEY", default=None)
+    )
+    azure_endpoint: str | None = Field(
+        default_factory=from_env("AZURE_OPENAI_ENDPOINT", default=None)
+    )
+    api_version: str | None = Field(default_factory=from_env("OPENAI_API_VERSION", default=None))
+    use_deployment_url: bool = True
+    """``/openai/deployments/{model}/…?api-version=`` (True) or the v1 route (False)."""
+    azure_ad_token_provider: Callable[[], str] | None = Field(default=None, exclude=True)
+    azure_ad_async_token_provider: Callable[[], Awaitable[str]] | None = Field(
+        default=None, exclude=True
+    )
+
+    @property
+    def profile(self) -> ModelProfile:
+        """A deployment name may say nothing of its model: unknown names are taken to be
+        the current model, gpt-image-2, unless ``model_family`` says otherwise."""
+        profile = super().profile
+        if profile.permissive and self.model_profile is None and self.model_family is None:
+            return get_profile("gpt-image-2").renamed(self.model)
+        return profile
+
+    def _endpoint(self) -> Endpoint:
+        if not self.azure_endpoint:
+            msg = "no Azure endpoint: set AZURE_OPENAI_ENDPOINT or pass azure_endpoint="
+            raise ConfigurationError(msg)
+        return Endpoint.azure(
+            self.azure_endpoint,
+            deployment=self.model if self.use_deployment_url else None,
+            api_version=self.api_version,
+            api_key=self.api_key,
+            token_provider=self.azure_ad_token_provider,
+            async_token_provider=self.azure_ad_async_token_provider,
+        )

@@ -1,0 +1,124 @@
+"""Shared test configuration: hermetic environment and VCR cassettes.
+
+Replay (the default, ``--record-mode=none``) needs no network and no key. To record,
+run with ``--record-mode=once`` (new cassettes) or ``rewrite``: the ``images_base_url``
+fixture then starts the loopback emulator from ``tests/emulator.py``, or uses
+``IMAGEGEN_RECORD_BASE_URL`` (with ``OPENAI_API_KEY``) to record against a real endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_tests.conftest import CustomPersister, CustomSerializer, base_vcr_config
+from vcr import VCR
+
+CASSETTE_DIR = Path(__file__).resolve().parents[1] / "cassettes"
+REPLAY_BASE_URL = "http://images.test/v1"
+"""Replays match on method, path and body, never on host, so any base URL replays."""
+EMULATOR_KEY = "sk-test-emulator"
+TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+_DROP_RESPONSE_HEADERS = {
+    "openai-organization",
+    "openai-project",
+    "set-cookie",
+    "x-request-id",
+    "www-authenticate",
+}
+SECRET_PATTERN = re.compile(rb"(sk-[A-Za-z0-9_-]{8,}|Bearer\s+[A-Za-z0-9._-]{8,})")
+
+
+def _shrink_images(response: dict[str, Any]) -> dict[str, Any]:
+    """before_record_response: drop account headers, shrink base64 images to 1x1 PNGs."""
+    headers = response["headers"]
+    for name in list(headers):
+        if name.lower() in _DROP_RESPONSE_HEADERS:
+            del headers[name]
+    body = response.get("body", {}).get("string")
+    try:
+        payload = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return response
+    if isinstance(payload, dict) and isinstance(payload.get("data"), list):
+        for item in payload["data"]:
+            if isinstance(item, dict) and item.get("b64_json"):
+                item["b64_json"] = TINY_PNG_B64
+        new_body = json.dumps(payload).encode()
+        response["body"]["string"] = new_body
+        for name in list(headers):
+            if name.lower() == "content-length":
+                headers[name] = [str(len(new_body))]
+    return response
+
+
+def _recording(config: pytest.Config) -> bool:
+    return config.getoption("--record-mode") not in (None, "none")
+
+
+@pytest.fixture(scope="session")
+def vcr_config() -> dict[str, Any]:
+    config = base_vcr_config()
+    config.pop("record_mode")  # else it overrides --record-mode (conventions §5.3)
+    config.pop("cassette_library_dir")  # CWD-relative; vcr_cassette_dir is absolute
+    config["match_on"] = ["method", "path", "body"]
+    config["filter_headers"] = [
+        *config["filter_headers"],  # authorization, x-api-key, api-key
+        ("openai-organization", "PLACEHOLDER"),
+        ("openai-project", "PLACEHOLDER"),
+    ]
+    config["before_record_response"] = _shrink_images
+    config["serializer"] = "yaml.gz"
+    config["path_transformer"] = VCR.ensure_suffix(".yaml.gz")
+    return config
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir() -> str:
+    return str(CASSETTE_DIR)
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: VCR) -> None:
+    vcr.register_persister(CustomPersister())
+    vcr.register_serializer("yaml.gz", CustomSerializer())
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """No test sees the developer's real endpoint settings; replays get a dummy key."""
+    for name in (
+        "OPENAI_BASE_URL",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_ENDPOINT",
+        "OPENAI_API_VERSION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    if not _recording(request.config) or not os.environ.get("IMAGEGEN_RECORD_BASE_URL"):
+        monkeypatch.setenv("OPENAI_API_KEY", EMULATOR_KEY)
+
+
+@pytest.fixture
+def images_base_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where cassette-backed tests send requests: a placeholder on replay, a live target
+    (the emulator, or ``IMAGEGEN_RECORD_BASE_URL``) while recording."""
+    if not _recording(request.config):
+        yield REPLAY_BASE_URL
+        return
+    real = os.environ.get("IMAGEGEN_RECORD_BASE_URL")
+    if real:
+        yield real
+        return
+    import pytest_socket
+
+    from tests.emulator import Emulator
+
+    pytest_socket.enable_socket()
+    with Emulator(api_key=EMULATOR_KEY) as emulator:
+        yield emulator.base_url
