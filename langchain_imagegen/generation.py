@@ -158,8 +158,8 @@ class ImageGenerator:
             if _record(result, sent, errors) is None or sent.response is None:
                 continue
             emit("received", {"request_index": sent.index, "images": len(sent.response.images)})
-            for image, b64 in _returned(sent.response, plan.requests[sent.index], sent.index):
-                image = self._materialise(image, b64)
+            for returned, b64 in _returned(sent.response, plan.requests[sent.index], sent.index):
+                image = self._materialise(returned, b64)
                 result.images.append(image)
                 if image.path:
                     emit("saved", {"request_index": sent.index, "path": image.path})
@@ -192,8 +192,9 @@ class ImageGenerator:
                 if on_event:
                     data = {"request_index": sent.index, "images": len(sent.response.images)}
                     await on_event("received", data)
-                for image, b64 in _returned(sent.response, plan.requests[sent.index], sent.index):
-                    image = await self._amaterialise(image, b64)
+                body = plan.requests[sent.index]
+                for returned, b64 in _returned(sent.response, body, sent.index):
+                    image = await self._amaterialise(returned, b64)
                     result.images.append(image)
                     if image.path and on_event:
                         await on_event("saved", {"request_index": sent.index, "path": image.path})

@@ -23,7 +23,10 @@ CASSETTE_DIR = Path(__file__).resolve().parents[1] / "cassettes"
 REPLAY_BASE_URL = "http://images.test/v1"
 """Replays match on method, path and body, never on host, so any base URL replays."""
 EMULATOR_KEY = "sk-test-emulator"
-TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+TINY_PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
+    "rkJggg=="
+)
 _DROP_RESPONSE_HEADERS = {
     "openai-organization",
     "openai-project",
