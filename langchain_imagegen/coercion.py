@@ -217,7 +217,7 @@ class _Coercer:
             )
             # Edges of 1 to 5 digits (what parse_wxh reads): "0.4x0.4" must not become "0x0",
             # and float rounding keeps absurd 19-digit edges from reading back the same.
-            if 1 <= min(width, height) and max(width, height) <= 99_999:
+            if min(width, height) >= 1 and max(width, height) <= 99_999:
                 self.keep_or_adjust("size", value, f"{width}x{height}", "written as WIDTHxHEIGHT")
                 return
         applied = None if wish is None else nearest_size(profile, wish)

@@ -209,10 +209,12 @@ PROFILES: tuple[ModelProfile, ...] = (
     ),
 )
 
-# Unknown model names (gateways: Flux, SD, relays). Seeds 000/002/004 document the DALL·E-3
-# request format for them; we let every value the API spec knows (§2) pass through, keep
-# the spec's limits (n 1-10, prompt 32000), accept url or b64_json, and drop only keys
-# that are not in the spec. Users who know better register a profile or `like=` a model.
+# Unknown model names (gateways: Flux, SD, relays, models newer than our spec). Seeds
+# 000/002/004 document the DALL·E-3 request format for them; we let every value the API
+# spec knows (§2) pass through, plus any WxH size and any quality string (newer models add
+# qualities such as xhigh, §3), keep the spec's limits (n 1-10, prompt 32000), accept url or
+# b64_json, and drop only keys that are not in the spec. Users who know better register a
+# profile or declare the model `like=` a known one.
 GATEWAY_PROFILE = ModelProfile(
     name="gateway",
     family="gateway",
