@@ -108,6 +108,18 @@ class ModelProfile:
         """Whether OpenAI has shut this model down (gateways may still serve it)."""
         return self.shutdown is not None and (today or dt.date.today()) >= self.shutdown
 
+    def lifecycle_note(self, today: dt.date | None = None) -> str | None:
+        """A sentence on OpenAI's shutdown of this model, if one is scheduled (api-facts §8)."""
+        if self.shutdown is None:
+            return None
+        use = f"; use {self.replacement}" if self.replacement else ""
+        if self.is_shut_down(today):
+            return (
+                f"{self.name} was shut down by OpenAI on {self.shutdown:%Y-%m-%d}{use} "
+                "(gateways may still serve it)"
+            )
+        return f"{self.name} shuts down at OpenAI on {self.shutdown:%Y-%m-%d}{use}"
+
     def renamed(self, name: str) -> ModelProfile:
         """The same capabilities under another model name (snapshots, aliases, deployments)."""
         return self if name == self.name else dataclasses.replace(self, name=name)

@@ -8,8 +8,11 @@ errors become error ToolMessages (``handle_tool_error``), never a crashed agent 
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from langchain_core.callbacks import (
@@ -18,9 +21,19 @@ from langchain_core.callbacks import (
     adispatch_custom_event,
     dispatch_custom_event,
 )
-from langchain_core.tools import BaseTool, ToolException
+from langchain_core.messages import ImageContentBlock, TextContentBlock
+from langchain_core.tools import ArgsSchema, BaseTool, ToolException
 from langchain_core.utils import from_env, secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    SecretStr,
+    SkipValidation,
+    ValidationError,
+)
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
@@ -34,7 +47,10 @@ from langchain_imagegen.retry import RetryPolicy
 from langchain_imagegen.schema import build_args_schema
 from langchain_imagegen.storage import ImageStore
 
-__all__ = ["EVENT_NAME", "AzureImageGenerationTool", "ImageGenerationTool"]
+__all__ = ["EVENT_NAME", "AzureImageGenerationTool", "ImageGenerationTool", "ToolContent"]
+
+ToolContent = str | list[TextContentBlock | ImageContentBlock]
+"""What the LLM reads: the text alone, or the text plus image blocks (``content_images``)."""
 
 EVENT_NAME = "image_generation"
 """Name of the custom events in ``astream_events``; ``data["stage"]`` is ``requested``,
@@ -47,6 +63,26 @@ def _validation_message(error: ValidationError | ValidationErrorV1) -> str:
         f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()
     )
     return f"Invalid arguments for the image tool: {problems}. Fix them and call again."
+
+
+def _schema_as_json(schema: Any) -> Any:
+    """``model_dump_json``: a schema class has no JSON form; its JSON schema stands in."""
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    return schema if isinstance(schema, dict) else str(schema)
+
+
+def _handler_as_json(handler: Any) -> Any:
+    """``model_dump_json``: an error-handler function is written as its name."""
+    if isinstance(handler, bool | str):
+        return handler
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+# BaseTool's callable and schema-class fields make ``model_dump_json`` raise; these keep it
+# working (``model_dump`` is unchanged).
+_SchemaJson = PlainSerializer(_schema_as_json, when_used="json-unless-none")
+_HandlerJson = PlainSerializer(_handler_as_json, when_used="json-unless-none")
 
 
 class ImageGenerationTool(BaseTool):
@@ -76,10 +112,15 @@ class ImageGenerationTool(BaseTool):
     name: str = "generate_image"
     description: str = ""
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
-    handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
-    handle_validation_error: (
-        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None
-    ) = _validation_message
+    args_schema: Annotated[ArgsSchema | None, SkipValidation(), _SchemaJson] = Field(
+        default=None, description="The tool schema."
+    )
+    handle_tool_error: Annotated[
+        bool | str | Callable[[ToolException], str] | None, _HandlerJson
+    ] = True
+    handle_validation_error: Annotated[
+        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None, _HandlerJson
+    ] = _validation_message
 
     model: str = "gpt-image-2"
     """Model name sent to the API (a gateway's model or an Azure deployment name works)."""
@@ -112,12 +153,20 @@ class ImageGenerationTool(BaseTool):
     download_urls: bool = False
     """Download URL images at once: API URLs expire about an hour after creation."""
     max_download_bytes: int = 50 * 1024 * 1024
+    content_images: Literal["none", "url", "base64"] = "none"
+    """Whether the ToolMessage content also carries the images, as standard image content
+    blocks after the text, so a vision model can look at what it made. ``"none"`` (text
+    only), ``"url"`` (URLs where the server gave one, else base64 of the saved file) or
+    ``"base64"`` (the saved file's bytes, else the URL); see
+    :meth:`ImageGenerationResult.to_content_blocks`. Base64 images are sent again with every
+    later model call of the conversation."""
     http_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _client: ImagesClient | None = PrivateAttr(default=None)
+    _generator_cache: tuple[tuple[Any, ...], ImageGenerator] | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
         """Derive what the LLM sees (schema, description) from the model's profile."""
@@ -161,15 +210,25 @@ class ImageGenerationTool(BaseTool):
                 http_client=self.http_client,
                 async_http_client=self.http_async_client,
             )
+            self._generator_cache = None
         return self._client
 
     def _generator(self) -> ImageGenerator:
-        return ImageGenerator(
+        # Reused while the settings (and, for a relative output_dir, the working directory)
+        # stay the same: resolving output_dir costs a syscall per path component. (Creating
+        # the client clears it.)
+        key = (self.output_dir, os.getcwd(), self.download_urls, self.max_download_bytes)
+        cached = self._generator_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        generator = ImageGenerator(
             self.client,
             ImageStore(self.output_dir),
             download_urls=self.download_urls,
             max_download_bytes=self.max_download_bytes,
         )
+        self._generator_cache = (key, generator)
+        return generator
 
     def close(self) -> None:
         """Close the HTTP connections (they reopen on the next call)."""
@@ -201,11 +260,18 @@ class ImageGenerationTool(BaseTool):
         """Async :meth:`generate`, on the shared ``httpx.AsyncClient``."""
         return await self._generator().arun(self.coerce(args), on_event)
 
+    def _content(self, result: ImageGenerationResult) -> ToolContent:
+        if self.content_images == "none":
+            return result.to_text()
+        return result.to_content_blocks(self.content_images)
+
     def _run(
         self, run_manager: CallbackManagerForToolRun | None = None, **args: Any
-    ) -> tuple[str, ImageGenerationResult]:
+    ) -> tuple[ToolContent, ImageGenerationResult]:
         sink: EventSink | None = None
-        if run_manager is not None:
+        # Only when a handler can receive them (astream_events, a tracer, callbacks=...):
+        # each dispatch configures a callback manager (~60 us).
+        if run_manager is not None and run_manager.inheritable_handlers:
 
             def sink(stage: str, data: dict[str, Any]) -> None:
                 dispatch_custom_event(EVENT_NAME, {"stage": stage, **data})
@@ -214,13 +280,13 @@ class ImageGenerationTool(BaseTool):
             result = self.generate(args, on_event=sink)
         except ImageGenError as error:
             raise ToolException(error.agent_message()) from error
-        return result.to_text(), result
+        return self._content(result), result
 
     async def _arun(
         self, run_manager: AsyncCallbackManagerForToolRun | None = None, **args: Any
-    ) -> tuple[str, ImageGenerationResult]:
+    ) -> tuple[ToolContent, ImageGenerationResult]:
         sink: AsyncEventSink | None = None
-        if run_manager is not None:
+        if run_manager is not None and run_manager.inheritable_handlers:
 
             async def sink(stage: str, data: dict[str, Any]) -> None:
                 await adispatch_custom_event(EVENT_NAME, {"stage": stage, **data})
@@ -229,7 +295,9 @@ class ImageGenerationTool(BaseTool):
             result = await self.agenerate(args, on_event=sink)
         except ImageGenError as error:
             raise ToolException(error.agent_message()) from error
-        return result.to_text(), result
+        if self.content_images == "none":
+            return result.to_text(), result
+        return await asyncio.to_thread(self._content, result), result  # reads files
 
 
 class AzureImageGenerationTool(ImageGenerationTool):
@@ -274,3 +342,15 @@ class AzureImageGenerationTool(ImageGenerationTool):
             token_provider=self.azure_ad_token_provider,
             async_token_provider=self.azure_ad_async_token_provider,
         )
+
+
+# BaseTool.run/arun inspect ``_run``/``_arun`` on every call: their signature (for a
+# ``run_manager`` parameter) and their type hints (for a RunnableConfig-typed parameter, which
+# they do not have). Evaluating the postponed annotations again each time cost ~50 us a call;
+# a precomputed ``__signature__`` and empty runtime annotations answer both in ~1 us. (The
+# annotations in the source still serve type checkers; no parameter is injected by type.)
+for _method in ("_run", "_arun"):
+    _function = vars(ImageGenerationTool)[_method]
+    _function.__signature__ = inspect.signature(_function, eval_str=True)
+    _function.__annotations__ = {}
+del _method, _function

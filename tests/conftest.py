@@ -8,6 +8,8 @@ fixture then starts the loopback emulator from ``tests/emulator.py``, or uses
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -37,22 +39,58 @@ _DROP_RESPONSE_HEADERS = {
 SECRET_PATTERN = re.compile(rb"(sk-[A-Za-z0-9_-]{8,}|Bearer\s+[A-Za-z0-9._-]{8,})")
 
 
+_CORRUPT_KEEP = 1001  # an odd number of base64 characters is never valid base64
+_TEXT_TYPES = ("json", "text/", "xml", "html")
+
+
+def _tiny_like(b64: str) -> str:
+    """A 1x1 stand-in for a base64 image: same format (a JPEG stays a JPEG), distinct per
+    original (content-hash file names stay distinct), still corrupt if the original was
+    (the fault suites cut payloads on purpose)."""
+    from langchain_imagegen.errors import StorageError
+    from langchain_imagegen.storage import decode_b64_image, sniff_image_type
+    from tests.emulator import encode_image
+
+    try:
+        data = decode_b64_image(b64)
+    except StorageError:
+        return b64[:_CORRUPT_KEEP]
+    kind = sniff_image_type(data)
+    fmt = {"image/jpeg": "jpeg", "image/webp": "webp"}.get(kind[0] if kind else "", "png")
+    tiny = encode_image(fmt, 1, 1, tag=hashlib.sha256(data).hexdigest()[:16])
+    return base64.b64encode(tiny).decode("ascii")
+
+
+def _header(headers: dict[str, list[str]], name: str) -> str:
+    for key, values in headers.items():
+        if key.lower() == name and values:
+            return str(values[0])
+    return ""
+
+
 def _shrink_images(response: dict[str, Any]) -> dict[str, Any]:
-    """before_record_response: drop account headers, shrink base64 images to 1x1 PNGs."""
+    """before_record_response: drop account headers, shrink base64 images to 1x1 images of
+    the same format, and redact credentials a server echoed into a text body."""
     headers = response["headers"]
     for name in list(headers):
         if name.lower() in _DROP_RESPONSE_HEADERS:
             del headers[name]
     body = response.get("body", {}).get("string")
-    try:
-        payload = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    if not body:
         return response
+    new_body = body
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
     if isinstance(payload, dict) and isinstance(payload.get("data"), list):
         for item in payload["data"]:
-            if isinstance(item, dict) and item.get("b64_json"):
-                item["b64_json"] = TINY_PNG_B64
+            if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
+                item["b64_json"] = _tiny_like(item["b64_json"])
         new_body = json.dumps(payload).encode()
+    if payload is not None or any(t in _header(headers, "content-type") for t in _TEXT_TYPES):
+        new_body = SECRET_PATTERN.sub(b"<redacted>", new_body)
+    if new_body != body:
         response["body"]["string"] = new_body
         for name in list(headers):
             if name.lower() == "content-length":
