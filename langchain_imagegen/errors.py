@@ -21,6 +21,7 @@ __all__ = [
     "BillingError",
     "ConfigurationError",
     "ContentPolicyError",
+    "CorruptImageError",
     "ImageGenError",
     "InvalidArgumentError",
     "MalformedResponseError",
@@ -60,6 +61,12 @@ class StorageError(ImageGenError, OSError):
     """An image could not be saved (unwritable or full output_dir, a bad download)."""
 
     hint = "the images were not saved; check output_dir (permissions, free space)"
+
+
+class CorruptImageError(StorageError):
+    """The server sent image data that is truncated, corrupt or not an image at all."""
+
+    hint = "the server sent a damaged image; ask again (nothing was saved for it)"
 
 
 class APIError(ImageGenError):

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from langchain_imagegen.errors import StorageError
+from langchain_imagegen.errors import CorruptImageError, StorageError
 
 __all__ = ["ImageStore", "SavedImage", "decode_b64_image", "sniff_image_type"]
 
@@ -125,12 +125,12 @@ def decode_b64_image(b64: str) -> bytes:
             without its FFD9 end marker, a WebP shorter than its RIFF header says...).
     """
     if not isinstance(b64, str):
-        raise StorageError(f"expected a base64 string, got {type(b64).__name__}")
+        raise CorruptImageError(f"expected a base64 string, got {type(b64).__name__}")
     text = _strip_b64(b64)
     size = len(text)
 
     def corrupt(reason: str) -> StorageError:
-        return StorageError(
+        return CorruptImageError(
             f"the server sent a truncated or corrupt base64 image ({size} bytes): {reason}"
         )
 
@@ -228,7 +228,7 @@ class ImageStore:
         if kind is not None:
             reason = _incompleteness(data, kind[0])
             if reason is not None:
-                raise StorageError(
+                raise CorruptImageError(
                     f"refusing to save a truncated or corrupt {_FORMAT_NAMES[kind[0]]} image "
                     f"({len(data)} bytes) to {self.output_dir}: {reason}"
                 )
@@ -240,7 +240,7 @@ class ImageStore:
             if _EXTENSION_OK.match(ext):
                 return hint, ext
         said = f" (declared {mime_type_hint!r})" if mime_type_hint else ""
-        raise StorageError(
+        raise CorruptImageError(
             f"refusing to save {len(data)} bytes to {self.output_dir}: they are not a "
             f"recognisable image{said}"
         )

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from langchain_imagegen import storage
-from langchain_imagegen.errors import ImageGenError, StorageError
+from langchain_imagegen.errors import CorruptImageError, ImageGenError, StorageError
 from langchain_imagegen.storage import (
     ImageStore,
     SavedImage,
@@ -239,12 +239,13 @@ def test_decode_every_byte_truncation_raises(name: str) -> None:
     ],
 )
 def test_decode_rejects_corrupt_payloads(payload: str, reason: str) -> None:
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(CorruptImageError) as info:
         decode_b64_image(payload)
     assert "the server sent a truncated or corrupt base64 image" in str(info.value)
     assert reason in str(info.value)
     assert isinstance(info.value, ImageGenError)
-    assert info.value.agent_message().endswith("(permissions, free space).")
+    # The agent is told the image was damaged, not to check a disk that is fine.
+    assert info.value.agent_message().endswith("ask again (nothing was saved for it).")
 
 
 def test_decode_rejects_non_string() -> None:
