@@ -11,8 +11,10 @@ import base64
 import datetime as dt
 import html
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from langchain_core.messages import ImageContentBlock, TextContentBlock
+from langchain_core.messages.content import create_image_block, create_text_block
 from pydantic import BaseModel, Field
 
 from langchain_imagegen.coercion import Adjustment
@@ -121,6 +123,26 @@ class ImageGenerationResult(BaseModel):
             lines.extend(f"- {a.describe()}" for a in self.adjustments)
         return "\n".join(lines)
 
+    def to_content_blocks(
+        self, images: Literal["url", "base64"] = "url"
+    ) -> list[TextContentBlock | ImageContentBlock]:
+        """:meth:`to_text` as a text block, then one standard image block per image, so a
+        vision model can look at what was made.
+
+        ``"url"``: an image the server returned as a URL is sent as that URL (the model's
+        provider fetches it; API URLs expire about an hour after creation); a saved image
+        without a URL is sent as base64 read from its file. ``"base64"``: every saved image
+        is sent as base64 read from its file; an image that was not saved (a URL image
+        without ``download_urls``) is sent as its URL. An image with neither a readable file
+        nor a URL is left out (the text still lists it).
+        """
+        blocks: list[TextContentBlock | ImageContentBlock] = [create_text_block(self.to_text())]
+        for image in self.images:
+            block = _image_block(image, images)
+            if block is not None:
+                blocks.append(block)
+        return blocks
+
     def _repr_html_(self) -> str:
         """Jupyter: the images inline with their revised prompts and the adjustments.
 
@@ -143,6 +165,23 @@ class ImageGenerationResult(BaseModel):
             f"<div><p><b>{html.escape(self.model)}</b>: {html.escape(self.prompt)}</p>"
             f"{''.join(figures)}{f'<ul>{notes}</ul>' if notes else ''}</div>"
         )
+
+
+def _image_block(
+    image: GeneratedImage, prefer: Literal["url", "base64"]
+) -> ImageContentBlock | None:
+    if image.url and (prefer == "url" or not image.path):
+        return create_image_block(url=image.url)
+    if image.path:
+        try:
+            data = Path(image.path).read_bytes()
+        except OSError:
+            data = None
+        if data is not None:
+            return create_image_block(
+                base64=base64.b64encode(data).decode(), mime_type=image.mime_type or "image/png"
+            )
+    return create_image_block(url=image.url) if image.url else None
 
 
 def _data_uri(image: GeneratedImage) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -39,7 +40,7 @@ from pydantic.v1 import ValidationError as ValidationErrorV1
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, coerce_params
 from langchain_imagegen.endpoint import Endpoint
-from langchain_imagegen.errors import ConfigurationError, ImageGenError
+from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
 from langchain_imagegen.registry import ModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
@@ -171,6 +172,15 @@ class ImageGenerationTool(BaseTool):
     def model_post_init(self, context: Any, /) -> None:
         """Derive what the LLM sees (schema, description) from the model's profile."""
         profile = self.profile
+        note = profile.lifecycle_note()
+        if (
+            note
+            and "api.openai.com" in self.base_url
+            and not isinstance(self, AzureImageGenerationTool)
+        ):
+            warnings.warn(
+                note, FutureWarning, stacklevel=6
+            )  # the caller of ImageGenerationTool(...)
         if self.args_schema is None:
             self.args_schema = build_args_schema(
                 profile, max_images=self.max_images, hidden=self.image_params.keys()
@@ -265,6 +275,13 @@ class ImageGenerationTool(BaseTool):
             return result.to_text()
         return result.to_content_blocks(self.content_images)
 
+    def _agent_message(self, error: ImageGenError) -> str:
+        """The error as the LLM reads it; a missing model names its shutdown and successor."""
+        note = self.profile.lifecycle_note()
+        if isinstance(error, ModelNotFoundError) and note:
+            return f"{error}. Note: {note}; a person must configure another model."
+        return error.agent_message()
+
     def _run(
         self, run_manager: CallbackManagerForToolRun | None = None, **args: Any
     ) -> tuple[ToolContent, ImageGenerationResult]:
@@ -279,7 +296,7 @@ class ImageGenerationTool(BaseTool):
         try:
             result = self.generate(args, on_event=sink)
         except ImageGenError as error:
-            raise ToolException(error.agent_message()) from error
+            raise ToolException(self._agent_message(error)) from error
         return self._content(result), result
 
     async def _arun(
@@ -294,7 +311,7 @@ class ImageGenerationTool(BaseTool):
         try:
             result = await self.agenerate(args, on_event=sink)
         except ImageGenError as error:
-            raise ToolException(error.agent_message()) from error
+            raise ToolException(self._agent_message(error)) from error
         if self.content_images == "none":
             return result.to_text(), result
         return await asyncio.to_thread(self._content, result), result  # reads files
