@@ -1,5 +1,8 @@
 """langchain-imagegen: an image-generation tool for LangChain over OpenAI-compatible endpoints."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from langchain_imagegen.coercion import Adjustment, CoercionResult, coerce_params
 from langchain_imagegen.registry import (
     ModelProfile,
@@ -10,9 +13,28 @@ from langchain_imagegen.registry import (
 )
 from langchain_imagegen.schema import build_args_schema
 
+if TYPE_CHECKING:
+    from langchain_imagegen.result import GeneratedImage, ImageGenerationResult
+    from langchain_imagegen.tool import EVENT_NAME, AzureImageGenerationTool, ImageGenerationTool
+
+# Imported on first use (PEP 562): the tool pulls in langchain_core's BaseTool and tracers
+# (~0.5 s), which ``import langchain_imagegen`` for coercion or the registry should not pay.
+_LAZY = {
+    "EVENT_NAME": "langchain_imagegen.tool",
+    "AzureImageGenerationTool": "langchain_imagegen.tool",
+    "ImageGenerationTool": "langchain_imagegen.tool",
+    "GeneratedImage": "langchain_imagegen.result",
+    "ImageGenerationResult": "langchain_imagegen.result",
+}
+
 __all__ = [
+    "EVENT_NAME",
     "Adjustment",
+    "AzureImageGenerationTool",
     "CoercionResult",
+    "GeneratedImage",
+    "ImageGenerationResult",
+    "ImageGenerationTool",
     "ModelProfile",
     "SizeRule",
     "build_args_schema",
@@ -21,3 +43,16 @@ __all__ = [
     "register_model",
     "register_profile",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -18,35 +19,41 @@ from langchain_imagegen.errors import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
+    ConfigurationError,
     ImageGenError,
     InvalidArgumentError,
+    MalformedResponseError,
     ModelNotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
     StorageError,
 )
+from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 
 __all__ = ["EXIT_CODES", "main"]
 
 EXIT_CODES: dict[str, int] = {
     "ok": 0,
+    "unexpected error": 1,
     "bad arguments": 2,
-    "authentication or permission": 3,
+    "no API key, key rejected, or no access to the model": 3,
     "request refused (bad request, content policy, billing, unknown model)": 4,
-    "temporarily unavailable (rate limit, server, connection): retry later": 5,
+    "temporarily unavailable (rate limit, server, connection, unusable answer): retry later": 5,
     "could not save the images": 6,
     "fewer images than asked": 7,
 }
 _EXIT_FOR: tuple[tuple[type[ImageGenError], int], ...] = (
     (InvalidArgumentError, 2),
+    (ConfigurationError, 3),
     (AuthenticationError, 3),
     (PermissionDeniedError, 3),
     (StorageError, 6),
     (RateLimitError, 5),
     (ServerError, 5),
     (APIConnectionError, 5),
+    (MalformedResponseError, 5),
     (BadRequestError, 4),
     (ModelNotFoundError, 4),
 )
@@ -65,16 +72,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="generate images from a prompt")
-    generate.add_argument("prompt")
-    generate.add_argument("--model", default="gpt-image-2")
+    generate.add_argument("prompt", help="what the images should show")
+    generate.add_argument("--model", default="gpt-image-2", help="default: %(default)s")
     generate.add_argument("--model-family", help="known model this one behaves like")
-    generate.add_argument("--size")
-    generate.add_argument("-n", "--n", dest="n")
-    generate.add_argument("--quality")
-    generate.add_argument("--style")
-    generate.add_argument("--output-dir", default="generated_images")
+    generate.add_argument("--size", help="e.g. 1024x1024, 1920x1080, 16:9, portrait")
+    generate.add_argument("-n", "--n", dest="n", help="how many images (default 1)")
+    generate.add_argument("--quality", help="e.g. low, medium, high, hd, standard")
+    generate.add_argument("--style", help="vivid or natural (dall-e-3)")
+    generate.add_argument(
+        "--output-dir", default="generated_images", help="where images are saved (%(default)s)"
+    )
     generate.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
-    generate.add_argument("--max-images", type=int, default=10)
+    generate.add_argument(
+        "--max-images", type=int, default=10, help="most images per call (%(default)s)"
+    )
     generate.add_argument("--download", action="store_true", help="save URL images to disk")
     generate.add_argument("--json", action="store_true", help="print the full result as JSON")
     generate.add_argument(
@@ -90,17 +101,15 @@ def _proposal(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class _Progress:
-    """A one-line progress bar on stderr while fanned-out images arrive."""
+    """A one-line progress bar on stderr (a terminal only): images received of requested."""
 
     def __init__(self, stream: TextIO, total: int) -> None:
         self.stream, self.total, self.done = stream, total, 0
         self.enabled = stream.isatty()
 
     def __call__(self, stage: str, data: dict[str, Any]) -> None:
-        if stage == "requested":
-            self.total = int(data.get("images", self.total))
-        elif stage in ("saved", "image"):
-            self.done += 1
+        if stage == "received":
+            self.done += int(data.get("images", 0))
         if self.enabled and self.total:
             filled = round(20 * self.done / self.total)
             bar = "#" * filled + "-" * (20 - filled)
@@ -124,7 +133,9 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     }
     if args.base_url:
         config["base_url"] = args.base_url
-    tool = ImageGenerationTool(**config)
+    with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's format
+        warnings.simplefilter("always")
+        tool = ImageGenerationTool(**config)
     proposal = _proposal(args)
     plan = tool.coerce(proposal)
     if args.dry_run:
@@ -135,6 +146,7 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 {"field": a.field, "proposed": a.proposed, "applied": a.applied, "reason": a.reason}
                 for a in plan.adjustments
             ],
+            "notes": [note] if (note := get_profile(args.model).lifecycle_note()) else [],
         }
         if args.json:
             out.write(json.dumps(report, indent=2, default=str) + "\n")
@@ -143,7 +155,12 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.writelines(f"  {json.dumps(body)}\n" for body in plan.requests)
             out.write("adjustments:\n" if plan.adjustments else "no adjustments\n")
             out.writelines(f"  - {a.describe()}\n" for a in plan.adjustments)
+            out.writelines(f"note: {note}\n" for note in report["notes"])
         return 0
+    err.writelines(f"langchain-imagegen: warning: {warning.message}\n" for warning in caught)
+    if tool.api_key is None or not tool.api_key.get_secret_value():
+        msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
+        raise ConfigurationError(msg)
     progress = _Progress(err, plan.images_requested)
     try:
         result: ImageGenerationResult = tool.generate(proposal, on_event=progress)
@@ -170,6 +187,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except KeyboardInterrupt:
         err.write("langchain-imagegen: interrupted\n")
         return 130
+    except Exception as error:  # noqa: BLE001 - one line, never a traceback
+        err.write(f"langchain-imagegen: unexpected error: {type(error).__name__}: {error}\n")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,8 +53,10 @@ from langchain_imagegen.retry import RetryPolicy, is_retryable_error, next_delay
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "ImagesClient"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-#: Enough pooled connections for 100 concurrent generations plus downloads.
-DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=128)
+#: Enough connections for 100 concurrent generations plus downloads. Only 20 are kept idle
+#: (httpx's default): httpcore scans every pooled connection on each request and response,
+#: so 128 idle ones made 100 concurrent calls take 2.9 s instead of 0.46 s (200 ms server).
+DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=20)
 
 _log = logging.getLogger(__name__)
 _sleep = time.sleep

@@ -197,29 +197,42 @@ class ImageGenerator:
         for index, body in enumerate(plan.requests):
             if on_event:
                 await on_event("requested", {"request_index": index, "images": body.get("n", 1)})
+        if len(plan.requests) == 1:  # no task, no as_completed: ~40 us less per call
+            sent = await self._asend(0, plan.requests[0])
+            await self._acollect(plan, result, sent, errors, on_event)
+            return _finish(result, errors, started)
         tasks = [asyncio.ensure_future(self._asend(i, b)) for i, b in enumerate(plan.requests)]
         try:
             for next_done in asyncio.as_completed(tasks):
-                sent = await next_done
-                if _record(result, sent, errors) is None or sent.response is None:
-                    continue
-                if on_event:
-                    data = {"request_index": sent.index, "images": len(sent.response.images)}
-                    await on_event("received", data)
-                body = plan.requests[sent.index]
-                for returned, b64 in _returned(sent.response, body, sent.index):
-                    try:
-                        image = await self._amaterialise(returned, b64)
-                    except StorageError as error:
-                        _record_failure(result, sent.index, error, errors)
-                        continue
-                    result.images.append(image)
-                    if image.path and on_event:
-                        await on_event("saved", {"request_index": sent.index, "path": image.path})
+                await self._acollect(plan, result, await next_done, errors, on_event)
         finally:
             for task in tasks:
                 task.cancel()
         return _finish(result, errors, started)
+
+    async def _acollect(
+        self,
+        plan: CoercionResult,
+        result: ImageGenerationResult,
+        sent: _Sent,
+        errors: list[ImageGenError],
+        on_event: AsyncEventSink | None,
+    ) -> None:
+        if _record(result, sent, errors) is None or sent.response is None:
+            return
+        if on_event:
+            data = {"request_index": sent.index, "images": len(sent.response.images)}
+            await on_event("received", data)
+        body = plan.requests[sent.index]
+        for returned, b64 in _returned(sent.response, body, sent.index):
+            try:
+                image = await self._amaterialise(returned, b64)
+            except StorageError as error:
+                _record_failure(result, sent.index, error, errors)
+                continue
+            result.images.append(image)
+            if image.path and on_event:
+                await on_event("saved", {"request_index": sent.index, "path": image.path})
 
     async def _asend(self, index: int, body: dict[str, Any]) -> _Sent:
         started = time.perf_counter()

@@ -172,7 +172,7 @@ class ImageGenerationTool(BaseTool):
     def model_post_init(self, context: Any, /) -> None:
         """Derive what the LLM sees (schema, description) from the model's profile."""
         profile = self.profile
-        note = profile.lifecycle_note()
+        note = get_profile(self.model).lifecycle_note()  # the name itself, not a family
         if (
             note
             and "api.openai.com" in self.base_url
@@ -277,7 +277,7 @@ class ImageGenerationTool(BaseTool):
 
     def _agent_message(self, error: ImageGenError) -> str:
         """The error as the LLM reads it; a missing model names its shutdown and successor."""
-        note = self.profile.lifecycle_note()
+        note = get_profile(self.model).lifecycle_note()
         if isinstance(error, ModelNotFoundError) and note:
             return f"{error}. Note: {note}; a person must configure another model."
         return error.agent_message()

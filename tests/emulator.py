@@ -823,6 +823,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "imagegen-emulator/1.0"
     sys_version = ""
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per request on loopback). Real API front ends set TCP_NODELAY.
+    disable_nagle_algorithm = True
 
     @property
     def _emulator(self) -> Emulator:
