@@ -122,7 +122,7 @@ def _cached_schema(
         **fields,
     )
     # BaseTool reads the args schema's signature twice per call (looking for injected
-    # arguments) and takes every Annotated[Any, WithJsonSchema(...)] apart again, ~5 us a
+    # arguments) and takes every Annotated[Any, WithJsonSchema(...)] apart again, ~7 us a
     # field. The advertised schema lives in the fields' metadata (kept, and copied into
     # tool_call_schema); the signature only has to say what is accepted: Any.
     signature = inspect.signature(model)
