@@ -3,7 +3,7 @@
 One frozen value per configured endpoint, built once, so that each request only has to copy
 a small dict and add the credential. The credential is an OpenAI bearer key, an Azure
 ``api-key`` key, or a bearer-token provider called on every request (Entra ID tokens expire;
-api-facts §6). A missing credential raises :class:`AuthenticationError` before anything is
+api-facts §6). A missing credential raises :class:`MissingCredentialError` before anything is
 sent. Keys are :class:`pydantic.SecretStr` and never appear in ``repr``/``str`` or messages;
 plain-text header values exist only in the dict handed to the HTTP client.
 """
@@ -17,7 +17,11 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from langchain_imagegen.errors import AuthenticationError, InvalidArgumentError
+from langchain_imagegen.errors import (
+    AuthenticationError,
+    InvalidArgumentError,
+    MissingCredentialError,
+)
 
 __all__ = [
     "AZURE_DEFAULT_API_VERSION",
@@ -182,7 +186,7 @@ class Endpoint:
         if self.api_key is not None and self.api_key.get_secret_value():
             return self._keyed()
         if self.async_token_provider is not None:
-            raise AuthenticationError(
+            raise MissingCredentialError(
                 "only an async token provider is configured; use the async API (agenerate) "
                 "or also pass token_provider="
             )
@@ -211,15 +215,15 @@ class Endpoint:
 
     def _bearer(self, token: object) -> dict[str, str]:
         if not isinstance(token, str) or not token:
-            raise AuthenticationError(
+            raise MissingCredentialError(
                 "the token provider returned no token (expected a non-empty string)"
             )
         headers = dict(self.static_headers)
         headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def _missing(self) -> AuthenticationError:
-        return AuthenticationError(f"no API key for {self.display_url}: {self.credential_hint}")
+    def _missing(self) -> MissingCredentialError:
+        return MissingCredentialError(f"no API key for {self.display_url}: {self.credential_hint}")
 
     # -- display ---------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ __all__ = [
     "ImageGenError",
     "InvalidArgumentError",
     "MalformedResponseError",
+    "MissingCredentialError",
     "ModelNotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -95,10 +96,13 @@ class APIError(ImageGenError):
         self.body = body
 
     def __str__(self) -> str:
-        where = f"HTTP {self.status}" if self.status is not None else "no HTTP status"
-        code = f", {self.code}" if self.code else ""
-        rid = f", request id {self.request_id}" if self.request_id else ""
-        return f"{self.message} ({where}{code}{rid})"
+        details = [
+            f"HTTP {self.status}" if self.status is not None else "",
+            self.code or "",
+            f"request id {self.request_id}" if self.request_id else "",
+        ]
+        said = ", ".join(d for d in details if d)
+        return f"{self.message} ({said})" if said else self.message
 
 
 class BadRequestError(APIError):
@@ -134,6 +138,12 @@ class AuthenticationError(APIError):
     """401: the API key is missing, wrong or revoked."""
 
     hint = "the API key was rejected; a person must fix the key, retrying won't help"
+
+
+class MissingCredentialError(AuthenticationError, ConfigurationError):
+    """No usable credential is configured; raised before any request is sent."""
+
+    hint = "no API key or token is configured; a person must set one, retrying won't help"
 
 
 class PermissionDeniedError(APIError):
