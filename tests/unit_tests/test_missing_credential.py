@@ -37,6 +37,6 @@ def test_missing_key_is_a_configuration_problem_not_a_rejected_key(
     )
     assert message.status == "error"
     assert "set OPENAI_API_KEY or pass api_key=" in message.content
-    assert "no API key or token is configured" in message.content
+    assert "No API key or token is configured" in message.content
     assert "rejected" not in message.content
     assert "HTTP" not in message.content
