@@ -23,21 +23,12 @@ from hypothesis import strategies as st
 from langchain_imagegen.coercion import CoercionResult, coerce_params
 from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.registry import ModelProfile, ModelRegistry
+from tests.models import KNOWN_MODELS
 from tests.spec_validator import SCHEMA_FIELDS, validate_request
 
 _REGISTRY = ModelRegistry()  # private: nothing registered here leaks into other tests
 _MY_FLUX = _REGISTRY.register_model("my-flux", like="dall-e-3")
 
-KNOWN_MODELS = (
-    "dall-e-2",
-    "dall-e-3",
-    "gpt-image-1",
-    "gpt-image-1-mini",
-    "gpt-image-1.5",
-    "chatgpt-image-latest",
-    "gpt-image-2",
-    "gpt-image-2-2026-04-21",
-)
 PROFILES: tuple[ModelProfile, ...] = (
     *(_REGISTRY.get(name) for name in KNOWN_MODELS),
     _REGISTRY.get("flux-dev"),  # unknown name: the permissive gateway profile

@@ -14,16 +14,10 @@ from pydantic import BaseModel
 from langchain_imagegen.coercion import coerce_params
 from langchain_imagegen.registry import ModelProfile, ModelRegistry
 from langchain_imagegen.schema import LLM_FIELDS, build_args_schema
+from tests.models import KNOWN_MODELS
 
 MODELS = (
-    "dall-e-2",
-    "dall-e-3",
-    "gpt-image-1",
-    "gpt-image-1-mini",
-    "gpt-image-1.5",
-    "chatgpt-image-latest",
-    "gpt-image-2",
-    "gpt-image-2-2026-04-21",
+    *KNOWN_MODELS,
     "flux-dev",
     "my-flux",
 )
