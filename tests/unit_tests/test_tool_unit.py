@@ -100,6 +100,9 @@ def make_tool(tmp_path: Path) -> Iterator[Callable[..., ImageGenerationTool]]:
         kwargs.setdefault("api_key", KEY)
         kwargs.setdefault("output_dir", str(tmp_path / "images"))
         kwargs.setdefault("max_retries", 0)
+        # A gateway URL: the mock answers for any host, and a dall-e model on OpenAI's own
+        # URL would (rightly) warn that OpenAI shut it down.
+        kwargs.setdefault("base_url", "http://gateway.test/v1")
         if handler is not None:
             kwargs["http_client"] = httpx.Client(transport=httpx.MockTransport(handler))
         if async_handler is not None or handler is not None:
