@@ -20,6 +20,7 @@ from langchain_imagegen.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    CorruptImageError,
     ImageGenError,
     InvalidArgumentError,
     MalformedResponseError,
@@ -40,7 +41,8 @@ EXIT_CODES: dict[str, int] = {
     "bad arguments": 2,
     "no API key, key rejected, or no access to the model": 3,
     "request refused (bad request, content policy, billing, unknown model)": 4,
-    "temporarily unavailable (rate limit, server, connection, unusable answer): retry later": 5,
+    "temporarily unavailable (rate limit, server, connection, unusable answer or damaged "
+    "image): retry later": 5,
     "could not save the images": 6,
     "fewer images than asked": 7,
 }
@@ -49,6 +51,7 @@ _EXIT_FOR: tuple[tuple[type[ImageGenError], int], ...] = (
     (ConfigurationError, 3),
     (AuthenticationError, 3),
     (PermissionDeniedError, 3),
+    (CorruptImageError, 5),  # the server's payload was bad, not the disk
     (StorageError, 6),
     (RateLimitError, 5),
     (ServerError, 5),

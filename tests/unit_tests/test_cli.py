@@ -364,6 +364,23 @@ def test_storage_error(
     one_line(capsys.readouterr().err)
 
 
+def test_corrupt_image_is_a_server_problem_not_a_disk_problem(
+    serve: Callable[[Handler], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    def truncated(request: httpx.Request) -> httpx.Response:
+        png = base64.b64encode(encode_image("png", 1, 1)).decode()
+        return httpx.Response(200, json={"created": 1, "data": [{"b64_json": png[:40]}]})
+
+    serve(truncated)
+    code, _ = run(["generate", "a fox", "--output-dir", str(tmp_path / "images")])
+    assert code == 5
+    assert "truncated or corrupt" in one_line(capsys.readouterr().err)
+    images = tmp_path / "images"
+    assert not images.exists() or not any(images.iterdir())  # no partial file
+
+
 def test_fewer_images_than_asked(
     serve: Callable[[Handler], list[dict[str, Any]]], tmp_path: Path
 ) -> None:
