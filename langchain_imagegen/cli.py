@@ -8,6 +8,7 @@ without a key or the network.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import warnings
@@ -145,10 +146,7 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         report = {
             "model": plan.profile.name,
             "requests": list(plan.requests),
-            "adjustments": [
-                {"field": a.field, "proposed": a.proposed, "applied": a.applied, "reason": a.reason}
-                for a in plan.adjustments
-            ],
+            "adjustments": [dataclasses.asdict(a) for a in plan.adjustments],
             "notes": [note] if (note := get_profile(args.model).lifecycle_note()) else [],
         }
         if args.json:

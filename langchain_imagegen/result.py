@@ -8,6 +8,7 @@ files on disk or URLs.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import html
 from pathlib import Path
@@ -55,16 +56,11 @@ class AdjustmentRecord(BaseModel):
 
     @classmethod
     def of(cls, adjustment: Adjustment) -> AdjustmentRecord:
-        return cls(
-            field=adjustment.field,
-            proposed=adjustment.proposed,
-            applied=adjustment.applied,
-            reason=adjustment.reason,
-        )
+        return cls(**dataclasses.asdict(adjustment))
 
     def describe(self) -> str:
-        applied = "not sent" if self.applied is None else repr(self.applied)
-        return f"{self.field}: {self.proposed!r} → {applied} ({self.reason})"
+        """The same line :meth:`Adjustment.describe` writes."""
+        return Adjustment(self.field, self.proposed, self.applied, self.reason).describe()
 
 
 class RequestRecord(BaseModel):
