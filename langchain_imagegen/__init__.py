@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_imagegen.coercion import Adjustment, CoercionResult, coerce_params
 from langchain_imagegen.registry import (
-    ModelProfile,
+    ImageModelProfile,
     SizeRule,
     get_profile,
     register_model,
@@ -35,7 +35,7 @@ __all__ = [
     "GeneratedImage",
     "ImageGenerationResult",
     "ImageGenerationTool",
-    "ModelProfile",
+    "ImageModelProfile",
     "SizeRule",
     "build_args_schema",
     "coerce_params",

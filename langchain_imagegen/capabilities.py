@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ModelProfile
+from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ImageModelProfile
 
 __all__ = [
     "COLUMNS",
@@ -48,7 +48,7 @@ TABLE_END = "<!-- capability-table:end -->"
 _NONE = "—"  # not sent to this model
 
 
-def default_profiles() -> tuple[ModelProfile, ...]:
+def default_profiles() -> tuple[ImageModelProfile, ...]:
     """Every built-in profile, then the gateway profile used for unknown names."""
     return (*PROFILES, GATEWAY_PROFILE)
 
@@ -60,13 +60,13 @@ def _listing(values: Sequence[str], default: str | None = None) -> str:
     return f"{text} (default {default})" if default else text
 
 
-def _model(profile: ModelProfile) -> str:
+def _model(profile: ImageModelProfile) -> str:
     if not profile.permissive:
         return profile.name
     return "any other name (gateway)" if profile.name == "gateway" else f"{profile.name} (gateway)"
 
 
-def _sizes(profile: ModelProfile) -> str:
+def _sizes(profile: ImageModelProfile) -> str:
     if profile.size_rule is not None:
         listed = f"; or {', '.join(profile.sizes)}" if profile.sizes else ""
         return profile.size_rule.describe() + listed
@@ -74,39 +74,39 @@ def _sizes(profile: ModelProfile) -> str:
     return f"{text}; other WIDTHxHEIGHT sent as given" if profile.permissive else text
 
 
-def _qualities(profile: ModelProfile) -> str:
+def _qualities(profile: ImageModelProfile) -> str:
     text = _listing(profile.qualities, profile.default_quality)
     return f"{text}; other values sent as given" if profile.permissive else text
 
 
-def _images(profile: ModelProfile) -> str:
+def _images(profile: ImageModelProfile) -> str:
     per_request = profile.max_images_per_request
     if profile.max_images > per_request:
         return f"{per_request} (up to {profile.max_images} per call, in parallel requests)"
     return str(per_request)
 
 
-def _response_format(profile: ModelProfile) -> str:
+def _response_format(profile: ImageModelProfile) -> str:
     if profile.response_formats:
         return _listing(profile.response_formats)
     return f"{_NONE} (always b64_json)" if profile.always_b64 else _NONE
 
 
-def _output_formats(profile: ModelProfile) -> str:
+def _output_formats(profile: ImageModelProfile) -> str:
     text = _listing(profile.output_formats)
     if profile.output_formats and profile.supports_output_compression:
         text += " (+ output_compression for jpeg/webp)"
     return text
 
 
-def _lifecycle(profile: ModelProfile) -> str:
+def _lifecycle(profile: ImageModelProfile) -> str:
     if profile.shutdown is None:
         return _NONE
     replacement = f" → {profile.replacement}" if profile.replacement else ""
     return f"{profile.shutdown.isoformat()}{replacement}"
 
 
-def capability_rows(profiles: Iterable[ModelProfile]) -> list[dict[str, str]]:
+def capability_rows(profiles: Iterable[ImageModelProfile]) -> list[dict[str, str]]:
     """One row per profile, keyed by :data:`COLUMNS`, every cell a display string."""
     return [
         {
@@ -131,7 +131,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def capability_table_markdown(profiles: Iterable[ModelProfile] | None = None) -> str:
+def capability_table_markdown(profiles: Iterable[ImageModelProfile] | None = None) -> str:
     """The capability table as Markdown (default: :func:`default_profiles`), no trailing newline."""
     rows = capability_rows(default_profiles() if profiles is None else profiles)
     lines = [

@@ -1,7 +1,7 @@
 """Turn whatever an LLM proposed into valid request bodies for one model, and say what changed.
 
 Pure decisions, no I/O: :func:`coerce_params` reads a :class:`~langchain_imagegen.registry.
-ModelProfile` and returns the exact JSON bodies to POST (one per HTTP call) plus one
+ImageModelProfile` and returns the exact JSON bodies to POST (one per HTTP call) plus one
 :class:`Adjustment` per change, each with a reason an LLM can act on. A request that is
 already valid passes through unchanged, and coercing a coerced request changes nothing.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_imagegen.errors import InvalidArgumentError
-from langchain_imagegen.registry import ModelProfile, get_profile
+from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.sizes import nearest_size, read_size
 
 __all__ = ["Adjustment", "CoercionResult", "coerce_params"]
@@ -39,7 +39,7 @@ class Adjustment:
 class CoercionResult:
     """The request bodies to send and the changes made on the way."""
 
-    profile: ModelProfile
+    profile: ImageModelProfile
     requests: tuple[dict[str, Any], ...]
     adjustments: tuple[Adjustment, ...]
 
@@ -155,7 +155,7 @@ def _choices(values: tuple[str, ...]) -> str:
 class _Coercer:
     """One coercion: walks the proposal field by field, building a body and adjustments."""
 
-    def __init__(self, profile: ModelProfile, max_images: int) -> None:
+    def __init__(self, profile: ImageModelProfile, max_images: int) -> None:
         self.profile = profile
         self.max_images = max_images
         self.body: dict[str, Any] = {}
@@ -490,7 +490,7 @@ _FIELDS: dict[str, Callable[[_Coercer, Any], None]] = {
 
 
 def coerce_params(
-    model: str | ModelProfile,
+    model: str | ImageModelProfile,
     proposed: Mapping[str, Any],
     *,
     max_images: int | None = None,

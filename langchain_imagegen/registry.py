@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "GATEWAY_PROFILE",
-    "ModelProfile",
+    "ImageModelProfile",
     "ModelRegistry",
     "SizeRule",
     "default_registry",
@@ -64,7 +64,7 @@ class SizeRule:
 
 
 @dataclass(frozen=True)
-class ModelProfile:
+class ImageModelProfile:
     """What one model accepts on ``POST /v1/images/generations``.
 
     Empty tuples mean "never send this parameter": the model rejects it or lacks it.
@@ -120,7 +120,7 @@ class ModelProfile:
             )
         return f"{self.name} shuts down at OpenAI on {self.shutdown:%Y-%m-%d}{use}"
 
-    def renamed(self, name: str) -> ModelProfile:
+    def renamed(self, name: str) -> ImageModelProfile:
         """The same capabilities under another model name (snapshots, aliases, deployments)."""
         return self if name == self.name else dataclasses.replace(self, name=name)
 
@@ -139,7 +139,7 @@ def parse_wxh(size: str) -> tuple[int, int] | None:
 # §3 gpt-image-1 column: sizes, quality low/medium/high/auto; §2 output_format, compression,
 # background, moderation are GPT-image only; §3 "returned image: always b64_json";
 # §5.3 never send response_format or style to GPT image models.
-_GPT_IMAGE_1 = ModelProfile(
+_GPT_IMAGE_1 = ImageModelProfile(
     name="gpt-image-1",
     family="gpt-image-1",
     sizes=("1024x1024", "1536x1024", "1024x1536", "auto"),
@@ -155,10 +155,10 @@ _GPT_IMAGE_1 = ModelProfile(
     always_b64=True,
 )
 
-PROFILES: tuple[ModelProfile, ...] = (
+PROFILES: tuple[ImageModelProfile, ...] = (
     # §3 dall-e-2 column; §5.3: the live API rejects `quality` (recorded 2026-03-31, REC #23);
     # shut down at OpenAI 2026-05-12 (§8), still served by gateways (seed 003).
-    ModelProfile(
+    ImageModelProfile(
         name="dall-e-2",
         family="dall-e-2",
         sizes=("256x256", "512x512", "1024x1024"),
@@ -171,7 +171,7 @@ PROFILES: tuple[ModelProfile, ...] = (
     ),
     # §3 dall-e-3 column: n=1 only, three sizes, quality standard/hd, style vivid/natural,
     # revised_prompt returned (§4.2); seeds 000, 002, 004 list the same values.
-    ModelProfile(
+    ImageModelProfile(
         name="dall-e-3",
         family="dall-e-3",
         sizes=("1024x1024", "1792x1024", "1024x1792"),
@@ -227,7 +227,7 @@ PROFILES: tuple[ModelProfile, ...] = (
 # qualities such as xhigh, §3), keep the spec's limits (n 1-10, prompt 32000), accept url or
 # b64_json, and drop only keys that are not in the spec. Users who know better register a
 # profile or declare the model `like=` a known one.
-GATEWAY_PROFILE = ModelProfile(
+GATEWAY_PROFILE = ImageModelProfile(
     name="gateway",
     family="gateway",
     sizes=(
@@ -260,18 +260,18 @@ _SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
 class ModelRegistry:
     """Name → profile lookup with snapshots, aliases and user-registered profiles."""
 
-    def __init__(self, profiles: Iterable[ModelProfile] = PROFILES) -> None:
-        self._profiles: dict[str, ModelProfile] = {p.name: p for p in profiles}
-        self._cache: dict[str, ModelProfile] = {}
+    def __init__(self, profiles: Iterable[ImageModelProfile] = PROFILES) -> None:
+        self._profiles: dict[str, ImageModelProfile] = {p.name: p for p in profiles}
+        self._cache: dict[str, ImageModelProfile] = {}
         self._lock = threading.Lock()
 
-    def register_profile(self, profile: ModelProfile) -> None:
+    def register_profile(self, profile: ImageModelProfile) -> None:
         """Add or replace a profile under ``profile.name``."""
         with self._lock:
             self._profiles[profile.name] = profile
             self._cache.clear()
 
-    def register_model(self, name: str, *, like: str) -> ModelProfile:
+    def register_model(self, name: str, *, like: str) -> ImageModelProfile:
         """Declare that ``name`` behaves like the known model ``like`` (seed 002's "Flux
         (OpenAI dall-e-3 format)"), e.g. ``register_model("flux-dev", like="dall-e-3")``."""
         base = self.get(like)
@@ -286,7 +286,7 @@ class ModelRegistry:
         """Names with a profile of their own."""
         return sorted(self._profiles)
 
-    def get(self, name: str) -> ModelProfile:
+    def get(self, name: str) -> ImageModelProfile:
         """The profile for ``name``; unknown names get the permissive gateway profile."""
         cached = self._cache.get(name)
         if cached is not None:
@@ -296,7 +296,7 @@ class ModelRegistry:
             self._cache[name] = profile
         return profile
 
-    def _resolve(self, name: str) -> ModelProfile:
+    def _resolve(self, name: str) -> ImageModelProfile:
         key = name.strip()
         exact = self._profiles.get(key) or self._profiles.get(key.lower())
         if exact is not None:
@@ -310,16 +310,16 @@ class ModelRegistry:
 default_registry = ModelRegistry()
 
 
-def get_profile(model: str | ModelProfile) -> ModelProfile:
+def get_profile(model: str | ImageModelProfile) -> ImageModelProfile:
     """Resolve a model name (or pass a profile through) using the default registry."""
-    return model if isinstance(model, ModelProfile) else default_registry.get(model)
+    return model if isinstance(model, ImageModelProfile) else default_registry.get(model)
 
 
-def register_profile(profile: ModelProfile) -> None:
+def register_profile(profile: ImageModelProfile) -> None:
     """Register a custom profile in the default registry."""
     default_registry.register_profile(profile)
 
 
-def register_model(name: str, *, like: str) -> ModelProfile:
+def register_model(name: str, *, like: str) -> ImageModelProfile:
     """Declare in the default registry that ``name`` behaves like the known model ``like``."""
     return default_registry.register_model(name, like=like)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from langchain_imagegen.registry import ModelProfile
+from langchain_imagegen.registry import ImageModelProfile
 
 __all__ = ["LLM_FIELDS", "build_args_schema"]
 
@@ -34,7 +34,7 @@ def _enum(values: tuple[str, ...]) -> Any:
     return _nullable({"type": "string", "enum": list(values)})
 
 
-def _size_field(profile: ModelProfile) -> tuple[Any, str] | None:
+def _size_field(profile: ImageModelProfile) -> tuple[Any, str] | None:
     if profile.size_rule is not None:
         extra = ", or one of " + ", ".join(profile.sizes) if profile.sizes else ""
         description = (
@@ -52,7 +52,7 @@ def _size_field(profile: ModelProfile) -> tuple[Any, str] | None:
     return _enum(profile.sizes), description
 
 
-def _fields(profile: ModelProfile, max_images: int) -> dict[str, Any]:
+def _fields(profile: ImageModelProfile, max_images: int) -> dict[str, Any]:
     """Field definitions in the order the LLM should read them."""
     fields: dict[str, Any] = {
         "prompt": (
@@ -108,7 +108,7 @@ def _fields(profile: ModelProfile, max_images: int) -> dict[str, Any]:
 
 @lru_cache(maxsize=256)
 def _cached_schema(
-    profile: ModelProfile, max_images: int, hidden: frozenset[str]
+    profile: ImageModelProfile, max_images: int, hidden: frozenset[str]
 ) -> type[BaseModel]:
     fields = {k: v for k, v in _fields(profile, max_images).items() if k not in hidden}
     model = create_model(
@@ -141,7 +141,7 @@ def _no_additional_properties(schema: dict[str, Any]) -> None:
 
 
 def build_args_schema(
-    profile: ModelProfile, *, max_images: int | None = None, hidden: Collection[str] = ()
+    profile: ImageModelProfile, *, max_images: int | None = None, hidden: Collection[str] = ()
 ) -> type[BaseModel]:
     """The pydantic args schema for ``profile``.
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_imagegen.registry import ModelProfile, SizeRule, parse_wxh
+from langchain_imagegen.registry import ImageModelProfile, SizeRule, parse_wxh
 
 __all__ = ["SizeWish", "nearest_size", "read_size"]
 
@@ -120,7 +120,7 @@ def _distance(size: tuple[int, int], wish: SizeWish) -> tuple[float, float]:
     return round(aspect_error, 9), area_error
 
 
-def nearest_size(profile: ModelProfile, wish: SizeWish) -> str | None:
+def nearest_size(profile: ImageModelProfile, wish: SizeWish) -> str | None:
     """The allowed size closest to ``wish``; ``None`` when the model takes no size."""
     if wish.auto:
         return "auto" if "auto" in profile.sizes else profile.default_size

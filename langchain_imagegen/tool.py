@@ -42,7 +42,7 @@ from langchain_imagegen.coercion import CoercionResult, coerce_params
 from langchain_imagegen.endpoint import Endpoint
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
-from langchain_imagegen.registry import ModelProfile, get_profile
+from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.retry import RetryPolicy
 from langchain_imagegen.schema import build_args_schema
@@ -128,7 +128,7 @@ class ImageGenerationTool(BaseTool):
     model_family: str | None = None
     """A known model this one behaves like, e.g. ``"dall-e-3"`` for a gateway's Flux or an
     Azure deployment named ``"images"``. Default: looked up from ``model``."""
-    model_profile: ModelProfile | None = None
+    model_profile: ImageModelProfile | None = None
     """A complete custom capability profile; overrides ``model_family``."""
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env("OPENAI_API_KEY", default=None)
@@ -195,7 +195,7 @@ class ImageGenerationTool(BaseTool):
     # --- configuration -------------------------------------------------------------------
 
     @property
-    def profile(self) -> ModelProfile:
+    def profile(self) -> ImageModelProfile:
         """The capability profile used for coercion and the schema."""
         if self.model_profile is not None:
             return self.model_profile.renamed(self.model)
@@ -342,7 +342,7 @@ class AzureImageGenerationTool(ImageGenerationTool):
     )
 
     @property
-    def profile(self) -> ModelProfile:
+    def profile(self) -> ImageModelProfile:
         """A deployment name may say nothing of its model: unknown names are taken to be
         the current model, gpt-image-2, unless ``model_family`` says otherwise."""
         profile = super().profile

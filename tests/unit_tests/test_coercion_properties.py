@@ -22,14 +22,14 @@ from hypothesis import strategies as st
 
 from langchain_imagegen.coercion import CoercionResult, coerce_params
 from langchain_imagegen.errors import InvalidArgumentError
-from langchain_imagegen.registry import ModelProfile, ModelRegistry
+from langchain_imagegen.registry import ImageModelProfile, ModelRegistry
 from tests.models import KNOWN_MODELS
 from tests.spec_validator import SCHEMA_FIELDS, validate_request
 
 _REGISTRY = ModelRegistry()  # private: nothing registered here leaks into other tests
 _MY_FLUX = _REGISTRY.register_model("my-flux", like="dall-e-3")
 
-PROFILES: tuple[ModelProfile, ...] = (
+PROFILES: tuple[ImageModelProfile, ...] = (
     *(_REGISTRY.get(name) for name in KNOWN_MODELS),
     _REGISTRY.get("flux-dev"),  # unknown name: the permissive gateway profile
     _MY_FLUX,
@@ -254,14 +254,14 @@ def _requested_count(value: Any) -> int | None:
     return None
 
 
-def _assert_fixed_point(profile: ModelProfile, result: CoercionResult) -> None:
+def _assert_fixed_point(profile: ImageModelProfile, result: CoercionResult) -> None:
     for body in result.requests:
         again = coerce_params(profile, body)
         assert again.requests == (body,), f"not idempotent for {body!r}: {again.requests!r}"
         assert again.adjustments == (), f"re-coercing {body!r} reported {again.adjustments!r}"
 
 
-def _assert_valid(profile: ModelProfile, result: CoercionResult) -> None:
+def _assert_valid(profile: ImageModelProfile, result: CoercionResult) -> None:
     for body in result.requests:
         assert set(body) <= set(SCHEMA_FIELDS), f"sent a key outside the API spec: {body!r}"
         assert body["model"] == profile.name
@@ -275,7 +275,7 @@ def _assert_valid(profile: ModelProfile, result: CoercionResult) -> None:
 
 
 def _assert_counts(
-    profile: ModelProfile, proposed: Mapping[str, Any], result: CoercionResult
+    profile: ImageModelProfile, proposed: Mapping[str, Any], result: CoercionResult
 ) -> None:
     value = proposed.get("n")
     per_request = profile.max_images_per_request
@@ -323,7 +323,7 @@ def _assert_reported(proposed: Mapping[str, Any], result: CoercionResult) -> Non
 @SETTINGS
 @given(proposed=_proposals)
 def test_any_proposal_becomes_valid_requests(
-    profile: ModelProfile, proposed: dict[str, Any]
+    profile: ImageModelProfile, proposed: dict[str, Any]
 ) -> None:
     if not _prompt_is_usable(proposed):
         with pytest.raises(InvalidArgumentError, match="prompt"):
@@ -340,7 +340,7 @@ def test_any_proposal_becomes_valid_requests(
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 @SETTINGS
 @given(size=_sizes)
-def test_any_size_alone_is_valid_and_stable(profile: ModelProfile, size: Any) -> None:
+def test_any_size_alone_is_valid_and_stable(profile: ImageModelProfile, size: Any) -> None:
     """Sizes get more examples of their own: the densest rule (aspect, area, grid)."""
     result = coerce_params(profile, {"prompt": "a lighthouse", "size": size})
     _assert_valid(profile, result)
@@ -358,7 +358,7 @@ def test_any_size_alone_is_valid_and_stable(profile: ModelProfile, size: Any) ->
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 @SETTINGS
 @given(n=_n, max_images=st.integers(min_value=-3, max_value=12))
-def test_counts_respect_the_tool_limit(profile: ModelProfile, n: Any, max_images: int) -> None:
+def test_counts_respect_the_tool_limit(profile: ImageModelProfile, n: Any, max_images: int) -> None:
     """``max_images`` (the tool's cap) bounds the images over all requests, split per call."""
     result = coerce_params(profile, {"prompt": "owls", "n": n}, max_images=max_images)
     _assert_valid(profile, result)

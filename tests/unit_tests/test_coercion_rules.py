@@ -25,7 +25,7 @@ from langchain_imagegen.coercion import Adjustment, CoercionResult, coerce_param
 from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.registry import (
     GATEWAY_PROFILE,
-    ModelProfile,
+    ImageModelProfile,
     ModelRegistry,
     SizeRule,
     register_model,
@@ -48,7 +48,7 @@ MODELS = tuple(GROUP)
 PROMPT_LIMIT = {"D2": 1000, "D3": 4000, "G1": 32_000, "G2": 32_000, "GW": 32_000}
 
 
-def profile_of(name: str) -> ModelProfile:
+def profile_of(name: str) -> ImageModelProfile:
     """``name``'s profile from a registry of its own (``my-flux`` registered like dall-e-3)."""
     models = ModelRegistry()
     if name == "my-flux":
@@ -813,7 +813,7 @@ def test_module_level_registration_uses_the_default_registry(
     result = coerce_params("my-flux", {"prompt": "x", "style": "vivid", "size": "wide"})
     assert result.requests == ({"model": "my-flux", "prompt": "x", "size": "1536x1024"},)
     register_profile(
-        ModelProfile(
+        ImageModelProfile(
             name="flux-schnell",
             family="flux",
             sizes=("1024x1024", "1344x768", "768x1344"),

@@ -22,7 +22,7 @@ from langchain_imagegen.capabilities import (
     replace_table,
 )
 from langchain_imagegen.coercion import coerce_params
-from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ModelProfile, ModelRegistry
+from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ImageModelProfile, ModelRegistry
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "coercion.md"
 REGENERATE = "python -m langchain_imagegen.capabilities --write docs/coercion.md"
@@ -113,7 +113,7 @@ def test_rows_render_the_profiles() -> None:
 
 
 def test_custom_profiles_render_and_pipes_are_escaped() -> None:
-    custom = ModelProfile(
+    custom = ImageModelProfile(
         name="odd|name",
         family="x",
         sizes=("512x512",),

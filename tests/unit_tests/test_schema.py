@@ -12,7 +12,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel
 
 from langchain_imagegen.coercion import coerce_params
-from langchain_imagegen.registry import ModelProfile, ModelRegistry
+from langchain_imagegen.registry import ImageModelProfile, ModelRegistry
 from langchain_imagegen.schema import LLM_FIELDS, build_args_schema
 from tests.models import KNOWN_MODELS
 
@@ -43,7 +43,7 @@ SIZE_ENUMS: dict[str, list[str] | None] = {
 }
 
 
-def profile_of(name: str) -> ModelProfile:
+def profile_of(name: str) -> ImageModelProfile:
     models = ModelRegistry()
     if name == "my-flux":
         return models.register_model("my-flux", like="dall-e-3")
