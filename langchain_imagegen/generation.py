@@ -90,7 +90,7 @@ def _with_file(image: GeneratedImage, saved: SavedImage) -> GeneratedImage:
         update={
             "path": str(saved.path),
             "mime_type": saved.mime_type,
-            "bytes": saved.size_bytes,
+            "size_bytes": saved.size_bytes,
             "sha256": saved.sha256,
         }
     )

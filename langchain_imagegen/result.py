@@ -34,9 +34,18 @@ class GeneratedImage(BaseModel):
     size: str | None = None
     """``WxH`` as requested or as reported by the server."""
     revised_prompt: str | None = None
-    bytes: int | None = None
+    size_bytes: int | None = None
+    """Size of the saved file in bytes."""
     sha256: str | None = None
+    quality: str | None = None
+    """``quality`` as the response reported it (gpt-image models), else None."""
+    background: str | None = None
+    """``background`` as the response reported it (gpt-image models), else None."""
+    output_format: str | None = None
+    """``output_format`` as the response reported it (gpt-image models), else None."""
     expires_at: dt.datetime | None = None
+    download_error: str | None = None
+    """Why the URL image could not be downloaded with ``download_urls=True``; the URL is kept."""
     request_index: int = 0
     """Which of the requests sent produced it (fan-out)."""
 

@@ -114,7 +114,7 @@ def assert_saved(image: Any, directory: Path, ext: str, mime: str, magic: bytes)
     assert image.mime_type == mime
     data = path.read_bytes()
     assert data.startswith(magic)
-    assert image.bytes == len(data)
+    assert image.size_bytes == len(data)
     assert image.sha256 == hashlib.sha256(data).hexdigest()
     assert path.stem == image.sha256[:16]
     return data
