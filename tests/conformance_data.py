@@ -1,11 +1,9 @@
-"""Loader for the recorded ``POST /v1/images/generations`` exchanges in ``shared/conformance``.
+"""Loader for the recorded ``POST /v1/images/generations`` exchanges in ``tests/data/recorded``.
 
-The recordings live beside the repository (``<repo>/../shared/conformance/recorded``) and are
-read **in place**; they are never copied into this project. Every test that uses them must skip
-when the folder is absent (see :data:`skip_if_absent` / :func:`require_conformance`).
-
-``recorded/SOURCES.md`` documents provenance and the formats; ``recorded/index.json`` lists the
-files. Formats understood (detected from content, cross-checked against ``index.json``):
+The recordings are real exchanges with the OpenAI Images API that other open-source projects
+recorded for their own tests, vendored here as data files; ``tests/data/recorded/SOURCES.md``
+gives each file's project, path, commit and licence, and ``index.json`` lists the files.
+Formats understood (detected from content, cross-checked against ``index.json``):
 
 * ``openai-dotnet-session`` -- ``{"Entries": [{RequestUri, RequestMethod, RequestBody,
   StatusCode, ResponseHeaders, ResponseBody}]}``; non-image entries (``/v1/chat/completions``)
@@ -19,7 +17,7 @@ files. Formats understood (detected from content, cross-checked against ``index.
   synthetic, not a recording.
 * ``body-only-fixture`` -- a bare response body; only accepted when ``index.json`` lists the file
   with that format. Status comes from ``index.json`` or, when that is ``null``, from the OpenAI
-  error code (``unknown_parameter`` -> 400, as SOURCES.md states for the vercel fixture).
+  error code (``unknown_parameter`` -> 400, the status the fixture's own test expects).
 
 Any other file raises :class:`ConformanceFormatError` so a new recording never silently drops out.
 """
@@ -35,24 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pytest
 import yaml
 
 __all__ = [
-    "CONFORMANCE_DIR",
     "RECORDED_DIR",
     "ConformanceFormatError",
     "RecordedExchange",
-    "available",
     "exchange",
     "load_exchanges",
-    "require_conformance",
-    "skip_if_absent",
 ]
 
-#: ``/work/shared/conformance`` when the repo root is ``/work/main`` (``tests/`` -> repo -> parent).
-CONFORMANCE_DIR: Path = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
-RECORDED_DIR: Path = CONFORMANCE_DIR / "recorded"
+RECORDED_DIR: Path = Path(__file__).resolve().parent / "data" / "recorded"
 
 _INDEX_NAME = "index.json"
 _IMAGES_PATH_SUFFIX = "/images/generations"
@@ -124,23 +115,6 @@ class RecordedExchange:
         return {k: v for k, v in self.response_headers.items() if k not in _ENCODING_HEADERS}
 
 
-def available() -> bool:
-    """True when the recorded conformance folder exists beside the repository."""
-    return RECORDED_DIR.is_dir()
-
-
-_SKIP_REASON = f"conformance recordings not found at {RECORDED_DIR}"
-
-#: ``pytestmark = skip_if_absent`` or ``@skip_if_absent``.
-skip_if_absent = pytest.mark.skipif(not available(), reason=_SKIP_REASON)
-
-
-def require_conformance() -> None:
-    """Skip the calling test when the recordings are absent."""
-    if not available():
-        pytest.skip(_SKIP_REASON)
-
-
 def load_exchanges(recorded_dir: Path | None = None) -> list[RecordedExchange]:
     """Every ``POST .../images/generations`` exchange in every file under ``recorded/``.
 
@@ -168,7 +142,7 @@ def exchange(source: str) -> RecordedExchange:
 @functools.lru_cache(maxsize=4)
 def _load_all(recorded_dir: Path) -> tuple[RecordedExchange, ...]:
     if not recorded_dir.is_dir():
-        raise FileNotFoundError(f"conformance recordings not found: {recorded_dir}")
+        raise FileNotFoundError(f"recorded exchanges not found: {recorded_dir}")
     index = _read_index(recorded_dir)
     seen: set[str] = set()
     out: list[RecordedExchange] = []

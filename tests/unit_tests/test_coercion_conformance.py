@@ -1,7 +1,7 @@
 """Requests the real API answered with 200 must pass through coercion unchanged.
 
-The recordings in ``../shared/conformance/recorded`` (read in place, see
-``tests/conformance_data.py``) are the best evidence of what the API accepts. Coercion always
+The recordings vendored in ``tests/data/recorded`` (see ``tests/data/recorded/SOURCES.md``
+and ``tests/conformance_data.py``) are the best evidence of what the API accepts. Coercion always
 sends ``model`` explicitly (api-facts §8), so bodies are compared without it:
 
 * an omitted ``model`` meant the API default at the time, ``dall-e-2`` (api-facts §2);
@@ -18,15 +18,7 @@ from typing import Any
 import pytest
 
 from langchain_imagegen.coercion import coerce_params
-from tests.conformance_data import (
-    RecordedExchange,
-    available,
-    exchange,
-    load_exchanges,
-    skip_if_absent,
-)
-
-pytestmark = skip_if_absent
+from tests.conformance_data import RecordedExchange, exchange, load_exchanges
 
 AZURE_EXAMPLE = "azure-rest-api-specs-example/image_generation.json"
 OPENLLMETRY = "openllmetry/test_image_gen_metrics.yaml"
@@ -48,8 +40,6 @@ def _without_model(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _successes() -> list[RecordedExchange]:
-    if not available():
-        return []
     return [ex for ex in load_exchanges() if ex.status == 200 and ex.request_body is not None]
 
 

@@ -1,6 +1,7 @@
-"""Tests for tests/conformance_data.py against ../shared/conformance/recorded (read in place).
+"""Tests for tests/conformance_data.py against the vendored recordings in tests/data/recorded.
 
-Expected numbers come from the summary matrix in recorded/SOURCES.md (26 rows, 24 files):
+Expected numbers come from the summary table in tests/data/recorded/SOURCES.md (26 rows,
+24 files):
 
 * rows #1-#21 and #22 are one exchange each (22); #23 is interactions 2-3 (2); #24 is
   interactions 4-5 (2); #25 and #26 one each -> **28** exchanges in **24** files.
@@ -23,14 +24,11 @@ from pathlib import Path
 import pytest
 
 from tests.conformance_data import (
-    CONFORMANCE_DIR,
     RECORDED_DIR,
     ConformanceFormatError,
     RecordedExchange,
-    available,
     exchange,
     load_exchanges,
-    skip_if_absent,
 )
 
 EXPECTED_TOTAL = 28
@@ -58,11 +56,39 @@ def _file(ex: RecordedExchange) -> str:
     return ex.source.rsplit("#", 1)[0]
 
 
-def test_paths_point_beside_the_repo() -> None:
+def test_recordings_are_inside_the_repo() -> None:
     repo_root = Path(__file__).resolve().parents[2]
-    assert repo_root.parent / "shared" / "conformance" == CONFORMANCE_DIR
-    assert RECORDED_DIR == CONFORMANCE_DIR / "recorded"
-    assert available() is RECORDED_DIR.is_dir()
+    assert repo_root / "tests" / "data" / "recorded" == RECORDED_DIR
+    assert RECORDED_DIR.is_dir()
+    assert (RECORDED_DIR / "SOURCES.md").is_file()
+
+
+def test_every_file_has_its_provenance() -> None:
+    """Each index entry names the project, the path in it, the commit and the licence; the
+    files changed from the originals say so in their notes and in SOURCES.md."""
+    index = json.loads((RECORDED_DIR / "index.json").read_text(encoding="utf-8"))
+    sources = (RECORDED_DIR / "SOURCES.md").read_text(encoding="utf-8")
+    for entry in index:
+        assert entry["repo"].count("/") == 1, entry["file"]
+        assert len(entry["commit"]) == 40, entry["file"]
+        assert entry["source_path"], entry["file"]
+        assert "licence" in entry, entry["file"]
+        assert entry["file"].rsplit("/", 1)[-1] in sources or entry["file"] in sources
+        assert entry["commit"] in sources, entry["file"]
+    changed = {e["file"] for e in index if "TRUNCATED" in e["notes"] or "SHRUNK" in e["notes"]}
+    assert len(changed) == 3
+    for name in changed:
+        assert name in sources
+
+
+def test_the_big_recordings_are_shrunk() -> None:
+    """The image downloads in two ruby_llm recordings (1.5 MB and 1 MB of PNG) are replaced
+    by a 1x1 PNG; every vendored file stays small."""
+    for path in RECORDED_DIR.rglob("*"):
+        if path.is_file() and path.name != "image_create_b64_json.yaml":
+            assert path.stat().st_size < 20_000, path
+    big = RECORDED_DIR / "dd-trace-py" / "image_create_b64_json.yaml"
+    assert big.stat().st_size < 300_000  # the one real, unsanitized PNG: kept as recorded
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +96,6 @@ def exchanges() -> list[RecordedExchange]:
     return load_exchanges()
 
 
-@skip_if_absent
 class TestRecorded:
     def test_counts_match_sources_matrix(self, exchanges: list[RecordedExchange]) -> None:
         assert len(exchanges) == EXPECTED_TOTAL
@@ -225,7 +250,7 @@ class TestRecorded:
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-# ---- loader strictness (synthetic directories; no shared data needed) -----------------------
+# ---- loader strictness (synthetic directories) ------------------------------------------------
 
 
 def _write(root: Path, rel: str, text: str) -> None:

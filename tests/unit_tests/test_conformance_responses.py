@@ -23,11 +23,9 @@ from langchain_imagegen.errors import (
 )
 from langchain_imagegen.response import ImagesResponse, parse_images_response
 from langchain_imagegen.retry import RetryPolicy
-from tests.conformance_data import RecordedExchange, available, load_exchanges, skip_if_absent
+from tests.conformance_data import RecordedExchange, load_exchanges
 
-pytestmark = skip_if_absent
-
-_EXCHANGES = load_exchanges() if available() else []
+_EXCHANGES = load_exchanges()
 _SUCCESSES = [e for e in _EXCHANGES if e.kind == "success"]
 _ERRORS = [e for e in _EXCHANGES if e.kind == "error"]
 
