@@ -4,17 +4,19 @@ Pure decisions, no I/O: :func:`coerce_params` reads a :class:`~langchain_imagege
 ImageModelProfile` and returns the exact JSON bodies to POST (one per HTTP call) plus one
 :class:`Adjustment` per change, each with a reason an LLM can act on. A request that is
 already valid passes through unchanged, and coercing a coerced request changes nothing.
+The model's rules, with their public sources, are listed in ``docs/models.md``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_imagegen.errors import InvalidArgumentError
-from langchain_imagegen.registry import ImageModelProfile, get_profile
+from langchain_imagegen.registry import ImageModelProfile, get_profile, parse_wxh
 from langchain_imagegen.sizes import nearest_size, read_size
 
 __all__ = ["Adjustment", "CoercionResult", "coerce_params"]
@@ -30,9 +32,18 @@ class Adjustment:
     reason: str
 
     def describe(self) -> str:
-        """``field: proposed → applied (reason)`` in one line."""
-        applied = "not sent" if self.applied is None else repr(self.applied)
-        return f"{self.field}: {self.proposed!r} → {applied} ({self.reason})"
+        """``field: proposed → applied (reason)`` in one line; a note on a value sent as
+        proposed reads ``field: value (reason)``."""
+        if self.applied is None:
+            return f"{self.field}: {self.proposed!r} → not sent ({self.reason})"
+        if self.is_note:
+            return f"{self.field}: {self.proposed!r} ({self.reason})"
+        return f"{self.field}: {self.proposed!r} → {self.applied!r} ({self.reason})"
+
+    @property
+    def is_note(self) -> bool:
+        """Whether the value was sent as proposed and this only says something about it."""
+        return self.applied == self.proposed and type(self.applied) is type(self.proposed)
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ def _synonyms(groups: Mapping[Any, tuple[str, ...]]) -> dict[str, Any]:
 
 
 # Quality ranks: every model's qualities sit on one scale so a value can move across
-# families (api-facts §5.3: map standard/hd <-> medium/high; the server does not coerce).
+# families (the API does not map standard/hd <-> medium/high itself, docs/models.md#quality).
 _QUALITY_RANK: dict[str, int] = _synonyms(
     {
         0: ("low", "draft", "fast", "quick", "cheap", "lowest", "min"),
@@ -137,9 +148,12 @@ _NUMBER_WORDS = _synonyms(
         10: ("ten",),
     }
 )
-_TRANSPARENT_FORMATS = ("png", "webp")  # api-facts §2: transparent needs png or webp
+_TRANSPARENT_FORMATS = ("png", "webp")  # docs/models.md#gpt-image-1-family
 _SIZE_HINT_KEYS = ("aspect_ratio", "width", "height", "resolution")
 _NOT_STREAMED = "this tool returns finished images; streaming is not used"
+# Characters that render as nothing: a prompt made only of these (and whitespace) is blank.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_SHOWN_CHARS = 80  # longer strings are reported by length, not quoted
 
 
 def _norm(value: Any) -> str | None:
@@ -150,6 +164,43 @@ def _norm(value: Any) -> str | None:
 
 def _choices(values: tuple[str, ...]) -> str:
     return ", ".join(values)
+
+
+# --- Strings that cannot be sent ------------------------------------------------------------
+
+
+def _encodable(text: str, replacement: str) -> tuple[str, int]:
+    """``text`` with every character UTF-8 cannot encode (lone UTF-16 surrogates, what
+    ``json.loads`` makes of a cut emoji escape such as ``"\\ud83e"``) replaced, and how many."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        kept = [replacement if "\ud800" <= c <= "\udfff" else c for c in text]
+        return "".join(kept), sum(1 for c in text if "\ud800" <= c <= "\udfff")
+    return text, 0
+
+
+def _sanitised(value: Any, replacement: str) -> tuple[Any, int]:
+    """``value`` with every string inside it (keys included) made encodable, and how many
+    characters were replaced."""
+    if isinstance(value, str):
+        return _encodable(value, replacement)
+    if isinstance(value, Mapping):
+        items = [(_sanitised(k, replacement), _sanitised(v, replacement)) for k, v in value.items()]
+        count = sum(k[1] + v[1] for k, v in items)
+        return ({k[0]: v[0] for k, v in items} if count else value), count
+    if isinstance(value, list | tuple):
+        parts = [_sanitised(v, replacement) for v in value]
+        count = sum(n for _, n in parts)
+        return (type(value)(v for v, _ in parts) if count else value), count
+    return value, 0
+
+
+def _shown(value: Any) -> Any:
+    """What an adjustment shows of a value: long strings by their length."""
+    if isinstance(value, str) and len(value) > _SHOWN_CHARS:
+        return f"{len(value)} characters"
+    return value
 
 
 class _Coercer:
@@ -173,10 +224,100 @@ class _Coercer:
         if applied != proposed or type(applied) is not type(proposed):
             self.adjust(field, proposed, applied, reason)
 
+    # --- what goes in ---------------------------------------------------------------------
+
+    def sanitise(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Adjustment]]:
+        """``values`` with every string made sendable, and what was changed, by key (recorded
+        by :meth:`report_sanitised` if the value is used). A key that cannot be sent names
+        no parameter this tool knows, so it is dropped."""
+        clean: dict[str, Any] = {}
+        changes: dict[str, Adjustment] = {}
+        for key, value in values.items():
+            if value is None:
+                continue  # strict tool schemas send null for "not given"
+            shown_key, bad_key = _encodable(str(key), "\ufffd")
+            if bad_key:
+                self.drop(
+                    shown_key,
+                    _sanitised(value, "\ufffd")[0],
+                    "a parameter name with characters that cannot be sent",
+                )
+                continue
+            clean[key], removed = _sanitised(value, "")
+            if removed:
+                changes[key] = Adjustment(
+                    key,
+                    _shown(_sanitised(value, "\ufffd")[0]),
+                    _shown(clean[key]),
+                    f"removed {removed} character{'s' if removed > 1 else ''} that UTF-8 "
+                    "cannot encode, such as half of an emoji",
+                )
+        return clean, changes
+
+    def report_sanitised(self, changes: list[Adjustment], since: int) -> None:
+        """Put the sanitising changes of values still in use first: one dropped since
+        adjustment ``since`` is reported by its drop alone."""
+        dropped = {a.field for a in self.adjustments[since:] if a.applied is None}
+        self.adjustments[:0] = [a for a in changes if a.field not in dropped]
+
+    def unsupported(self, field: str) -> str | None:
+        """Why this model never gets ``field`` (``None``: it takes the field)."""
+        profile, name = self.profile, self.profile.name
+        reasons = {
+            "size": (not profile.sizes and profile.size_rule is None, f"{name} takes no size"),
+            "quality": (not profile.qualities, f"{name} takes no quality; it has a single one"),
+            "style": (
+                not profile.styles,
+                f"{name} has no style parameter; describe the style in the prompt instead",
+            ),
+            "response_format": (
+                not profile.response_formats,
+                f"{name} always returns base64 images and rejects response_format"
+                if profile.always_b64
+                else f"{name} takes no response_format",
+            ),
+            "output_format": (not profile.output_formats, f"{name} takes no output_format"),
+            "background": (not profile.backgrounds, f"{name} takes no background"),
+            "moderation": (not profile.moderations, f"{name} takes no moderation"),
+            "output_compression": (
+                not profile.supports_output_compression,
+                f"{name} takes no output_compression",
+            ),
+        }
+        missing, reason = reasons.get(field, (False, ""))
+        return reason if missing else None
+
+    def take_proposal(
+        self, proposed: Mapping[str, Any], fixed: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The part of the LLM's proposal it may set: fields its schema offers and the
+        developer did not fix. Everything else is dropped and reported."""
+        offered = self.profile.llm_fields()
+        taken: dict[str, Any] = {}
+        for key, value in proposed.items():
+            target = "size" if key in _SIZE_HINT_KEYS else key
+            if key == "model":
+                self.model(value)
+            elif target in fixed:
+                self.drop(key, value, f"{target} is set by the developer")
+            elif target in offered:
+                taken[key] = value
+            elif key in _STREAM_FIELDS:
+                self.not_streamed(value, key)
+            elif (why := self.unsupported(target)) is not None:
+                self.drop(key, value, why if target == key else f"not a parameter; {why}")
+            elif key in _FIELDS:
+                self.drop(key, value, f"only the developer sets {key}")
+            else:
+                self.drop(key, value, "not a parameter of the Images API")
+        return taken
+
     # --- fields ---------------------------------------------------------------------------
 
     def prompt(self, value: Any) -> None:
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if isinstance(value, str) and not value.translate(_INVISIBLE).strip():
+            value = None
+        if value is None:
             msg = "prompt is required: describe the image to generate"
             raise InvalidArgumentError(msg)
         if not isinstance(value, str):
@@ -198,17 +339,14 @@ class _Coercer:
             f"{len(value)} characters",
             f"{len(cut)} characters",
             f"{self.profile.name} accepts at most {limit} characters, so the prompt was cut at "
-            f"a word boundary; the text after {cut[-40:]!r} was not sent",
+            f"a word boundary; the text after {cut[-40:]!r} was dropped",
         )
 
-    def size(self, value: Any) -> None:
+    def choose_size(self, value: Any) -> tuple[str | None, str]:
+        """The size to send for ``value`` and why (``None``: send no size). Records nothing."""
         profile = self.profile
-        if not profile.sizes and profile.size_rule is None:
-            self.drop("size", value, f"{profile.name} does not take a size")
-            return
         if isinstance(value, str) and profile.accepts_size(value):
-            self.body["size"] = value
-            return
+            return value, "a size the model takes"
         wish = read_size(value)
         if wish is not None and profile.permissive and not wish.auto and wish.area is not None:
             width, height = (
@@ -218,20 +356,59 @@ class _Coercer:
             # Edges of 1 to 5 digits (what parse_wxh reads): "0.4x0.4" must not become "0x0",
             # and float rounding keeps absurd 19-digit edges from reading back the same.
             if min(width, height) >= 1 and max(width, height) <= 99_999:
-                self.keep_or_adjust("size", value, f"{width}x{height}", "written as WIDTHxHEIGHT")
-                return
+                return f"{width}x{height}", "written as WIDTHxHEIGHT"
         applied = None if wish is None else nearest_size(profile, wish)
         allowed = profile.size_rule.describe() if profile.size_rule else _choices(profile.sizes)
+        if applied is not None:
+            return applied, f"nearest size {profile.name} supports; it takes {allowed}"
+        reason = f"not a size {profile.name} understands; it takes {allowed}"
+        if profile.default_size is None:
+            return None, reason
+        return profile.default_size, f"{reason}; used its default {profile.default_size}"
+
+    def experimental(self, size: str) -> str | None:
+        """The vendor's warning for ``size``, if it has one."""
+        rule, parsed = self.profile.size_rule, parse_wxh(size)
+        if rule is None or parsed is None or not rule.is_experimental(*parsed):
+            return None
+        width, height = rule.experimental_above or (0, 0)
+        return f"OpenAI marks sizes above {width}x{height} as experimental"
+
+    def size(self, value: Any) -> None:
+        if (why := self.unsupported("size")) is not None:
+            self.drop("size", value, why)
+            return
+        applied, reason = self.choose_size(value)
         if applied is None:
-            applied = profile.default_size
-            reason = f"not a size {profile.name} understands; it takes {allowed}"
-            if applied is None:
-                self.drop("size", value, reason)
-                return
-            reason += f"; used its default {applied}"
+            self.drop("size", value, reason)
+            return
+        self.body["size"] = applied
+        warning = self.experimental(applied)
+        if applied != value:
+            self.adjust("size", value, applied, f"{reason}; {warning}" if warning else reason)
+        elif warning:
+            self.adjust("size", value, applied, f"sent as asked; {warning}")
+
+    def size_hint(self, hint: Mapping[str, Any], size: Any) -> None:
+        """LLMs often send ``aspect_ratio`` or ``width``/``height``: not API parameters, but a
+        clear wish for a size. Use them when no size was given; one record per hint key."""
+        if size is not None:
+            for key, value in hint.items():
+                self.drop(key, value, "not a parameter of the Images API; size was used instead")
+            return
+        if "width" in hint and "height" in hint:
+            wish: Any = {"width": _as_int(hint["width"]), "height": _as_int(hint["height"])}
         else:
-            reason = f"nearest size {profile.name} supports (it takes {allowed})"
-        self.keep_or_adjust("size", value, applied, reason)
+            wish = hint.get("aspect_ratio") or hint.get("resolution")
+        applied = self.choose_size(wish)[0] if read_size(wish) is not None else None
+        reason = "not a parameter of the Images API"
+        if applied is not None:
+            self.body["size"] = applied
+            reason += f"; used it to choose size {applied}"
+        warning = self.experimental(applied) if applied is not None else None
+        for key, value in hint.items():
+            self.drop(key, value, f"{reason}; {warning}" if warning else reason)
+            warning = None  # said once
 
     def _ranked(
         self, field: str, value: Any, options: tuple[str, ...], default: str | None
@@ -256,7 +433,7 @@ class _Coercer:
                 field,
                 value,
                 f"not a {field} {self.profile.name} understands; it takes "
-                f"{_choices(options)} (the model's default applies)",
+                f"{_choices(options)}, and its default applies",
             )
             return
         applied = min(ranked, key=lambda o: (abs(_QUALITY_RANK[o] - rank), -_QUALITY_RANK[o]))
@@ -264,35 +441,24 @@ class _Coercer:
             field,
             value,
             applied,
-            f"{self.profile.name} names this {field} {applied!r} (it takes {_choices(options)})",
+            f"{self.profile.name} names this {field} {applied!r}; it takes {_choices(options)}",
         )
 
     def quality(self, value: Any) -> None:
         options = self.profile.qualities
-        if not options:
-            self.drop(
-                "quality",
-                value,
-                f"{self.profile.name} does not take quality (the API "
-                "rejects it); it has a single quality",
-            )
+        if (why := self.unsupported("quality")) is not None:
+            self.drop("quality", value, why)
         elif value in options or (self.profile.permissive and isinstance(value, str)):
             self.body["quality"] = value
         else:
             self._ranked("quality", value, options, self.profile.default_quality)
 
-    def _enumerated(
-        self,
-        field: str,
-        value: Any,
-        options: tuple[str, ...],
-        synonyms: Mapping[str, str],
-        missing: str,
-    ) -> None:
+    def enumerated(self, value: Any, field: str) -> None:
         """A field with a fixed set of values, spelled in several ways."""
-        if not options:
-            self.drop(field, value, missing)
+        if (why := self.unsupported(field)) is not None:
+            self.drop(field, value, why)
             return
+        options, synonyms = _ENUMERATED[field](self.profile)
         if value in options:
             self.body[field] = value
             return
@@ -302,62 +468,14 @@ class _Coercer:
                 field,
                 value,
                 f"not a {field} {self.profile.name} takes; it takes "
-                f"{_choices(options)} (the model's default applies)",
+                f"{_choices(options)}, and its default applies",
             )
             return
         self.keep_or_adjust(field, value, applied, f"{self.profile.name} spells it {applied!r}")
 
-    def style(self, value: Any) -> None:
-        self._enumerated(
-            "style",
-            value,
-            self.profile.styles,
-            _STYLES,
-            f"{self.profile.name} has no style parameter; describe the style in the prompt instead",
-        )
-
-    def response_format(self, value: Any) -> None:
-        reason = (
-            f"{self.profile.name} always returns base64 images and rejects response_format"
-            if self.profile.always_b64
-            else f"{self.profile.name} does not take response_format"
-        )
-        self._enumerated(
-            "response_format", value, self.profile.response_formats, _RESPONSE_FORMATS, reason
-        )
-
-    def output_format(self, value: Any) -> None:
-        self._enumerated(
-            "output_format",
-            value,
-            self.profile.output_formats,
-            _OUTPUT_FORMATS,
-            f"{self.profile.name} does not take output_format",
-        )
-
-    def background(self, value: Any) -> None:
-        self._enumerated(
-            "background",
-            value,
-            self.profile.backgrounds,
-            _BACKGROUNDS,
-            f"{self.profile.name} does not take background",
-        )
-
-    def moderation(self, value: Any) -> None:
-        self._enumerated(
-            "moderation",
-            value,
-            self.profile.moderations,
-            _MODERATIONS,
-            f"{self.profile.name} does not take moderation",
-        )
-
     def output_compression(self, value: Any) -> None:
-        if not self.profile.supports_output_compression:
-            self.drop(
-                "output_compression", value, f"{self.profile.name} does not take output_compression"
-            )
+        if (why := self.unsupported("output_compression")) is not None:
+            self.drop("output_compression", value, why)
             return
         number = _as_int(value)
         if number is None:
@@ -385,14 +503,14 @@ class _Coercer:
                 f"the model is set by the tool's configuration ({self.profile.name})",
             )
 
-    def not_streamed(self, field: str, value: Any) -> None:
+    def not_streamed(self, value: Any, field: str) -> None:
         if value not in (False, 0):
             self.drop(field, value, _NOT_STREAMED)
 
     # --- cross-field rules ----------------------------------------------------------------
 
     def fix_transparency(self) -> None:
-        """api-facts §2: a transparent background needs png or webp."""
+        """A transparent background needs png or webp (docs/models.md#gpt-image-1-family)."""
         fmt = self.body.get("output_format")
         if self.body.get("background") == "transparent" and fmt not in (
             None,
@@ -416,16 +534,18 @@ class _Coercer:
                 "output_compression applies only to jpeg and webp output",
             )
 
-    def count(self, value: Any, present: bool) -> list[int]:
-        """How many images per request: clamp to [1, max_images], split by the model's limit."""
-        if not present:
-            return [0]  # 0: do not send n
+    def count(self, value: Any) -> list[int] | None:
+        """Images per request: clamp to [1, max_images], split by the model's limit.
+        ``None`` when no ``n`` was given: then none is sent (the API makes one image)."""
+        if value is None:
+            return None
         number = _as_int(value)
-        if number is None:
-            number = _NUMBER_WORDS.get(_norm(value) or "")
+        if number is None and (word := _NUMBER_WORDS.get(_norm(value) or "")) is not None:
+            self.adjust("n", value, word, f"read {value!r} as {word}")
+            number = value = word  # reported once; the checks below see the number
         if number is None:
             self.adjust("n", value, 1, "not a number of images; made one")
-            number = value = 1  # reported once; the checks below see a plain 1
+            number = value = 1
         limit = self.max_images
         granted = min(max(number, 1), limit)
         if granted != number:
@@ -473,19 +593,24 @@ def _as_int(value: Any) -> int | None:
     return None if number is None else math.floor(number + 0.5)
 
 
+# Enumerated fields: the model's options and the spellings read as each option.
+_ENUMERATED: dict[str, Callable[[ImageModelProfile], tuple[tuple[str, ...], Mapping[str, str]]]] = {
+    "style": lambda p: (p.styles, _STYLES),
+    "response_format": lambda p: (p.response_formats, _RESPONSE_FORMATS),
+    "output_format": lambda p: (p.output_formats, _OUTPUT_FORMATS),
+    "background": lambda p: (p.backgrounds, _BACKGROUNDS),
+    "moderation": lambda p: (p.moderations, _MODERATIONS),
+}
+_STREAM_FIELDS = ("stream", "partial_images")
+# Every Images API parameter but prompt and n (handled first and last), with its handler.
 _FIELDS: dict[str, Callable[[_Coercer, Any], None]] = {
     "size": _Coercer.size,
     "quality": _Coercer.quality,
-    "style": _Coercer.style,
-    "response_format": _Coercer.response_format,
-    "output_format": _Coercer.output_format,
+    **{field: functools.partial(_Coercer.enumerated, field=field) for field in _ENUMERATED},
     "output_compression": _Coercer.output_compression,
-    "background": _Coercer.background,
-    "moderation": _Coercer.moderation,
     "user": _Coercer.user,
     "model": _Coercer.model,
-    "stream": lambda c, v: c.not_streamed("stream", v),
-    "partial_images": lambda c, v: c.not_streamed("partial_images", v),
+    **{field: functools.partial(_Coercer.not_streamed, field=field) for field in _STREAM_FIELDS},
 }
 
 
@@ -494,14 +619,24 @@ def coerce_params(
     proposed: Mapping[str, Any],
     *,
     max_images: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> CoercionResult:
-    """Make ``proposed`` valid for ``model``.
+    """Make the LLM's ``proposed`` arguments, and the developer's ``fixed`` ones, valid for
+    ``model``.
+
+    ``proposed`` may set only what the model's args schema offers the LLM
+    (:meth:`~langchain_imagegen.registry.ImageModelProfile.llm_fields`; size hints such as
+    ``aspect_ratio`` may choose ``size``); every other key is dropped and reported, so a
+    prompt-injected model cannot lower ``moderation`` or set ``user``. ``fixed`` (the tool's
+    ``image_params``) may set any API parameter and wins over the proposal; its values are
+    coerced and reported the same way. ``None`` values mean "not given" (strict tool
+    schemas send null for unused fields). Every string, nested ones included, is made
+    sendable as UTF-8 first. ``max_images`` caps the images one call may produce (default:
+    the profile's ``max_images``); above the model's per-request limit the images are split
+    over requests.
 
     Returns the JSON bodies exactly as they will be POSTed (one per HTTP call, their image
     counts summing to the images granted) and one :class:`Adjustment` per change.
-    ``None`` values mean "not given" (strict tool schemas send null for unused fields).
-    ``max_images`` caps the images one call may produce (default: the profile's
-    ``max_images``); above the model's per-request limit the images are split over requests.
 
     Raises:
         InvalidArgumentError: the prompt is missing, blank or not text.
@@ -509,10 +644,15 @@ def coerce_params(
     profile = get_profile(model)
     coercer = _Coercer(profile, max(1, profile.max_images if max_images is None else max_images))
     coercer.body["model"] = profile.name
-    coercer.prompt(proposed.get("prompt"))
+    developer, developer_changes = coercer.sanitise(fixed or {})
+    proposal, proposal_changes = coercer.sanitise(proposed)
+    taken = coercer.take_proposal(proposal, developer)
+    values = {**taken, **developer}
+    since = len(coercer.adjustments)
+    coercer.prompt(values.get("prompt"))
     size_hint: dict[str, Any] = {}
-    for key, value in proposed.items():
-        if value is None or key in ("prompt", "n"):
+    for key, value in values.items():
+        if key in ("prompt", "n"):
             continue
         handler = _FIELDS.get(key)
         if handler is not None:
@@ -522,34 +662,13 @@ def coerce_params(
         else:
             coercer.drop(key, value, "not a parameter of the Images API")
     if size_hint:
-        _apply_size_hint(coercer, size_hint, proposed.get("size"))
+        coercer.size_hint(size_hint, values.get("size"))
     coercer.fix_transparency()
-    counts = coercer.count(proposed.get("n"), proposed.get("n") is not None)
+    counts = coercer.count(values.get("n"))
+    coercer.report_sanitised(
+        [c for k, c in proposal_changes.items() if k in taken] + [*developer_changes.values()],
+        since,
+    )
     body = coercer.body
-    if counts == [0]:
-        requests: tuple[dict[str, Any], ...] = (body,)
-    else:
-        requests = tuple({**body, "n": count} for count in counts)
+    requests = (body,) if counts is None else tuple({**body, "n": count} for count in counts)
     return CoercionResult(profile, requests, tuple(coercer.adjustments))
-
-
-def _apply_size_hint(coercer: _Coercer, hint: dict[str, Any], size: Any) -> None:
-    """LLMs often send ``aspect_ratio`` or ``width``/``height``: not API parameters, but a
-    clear wish for a size. Use them when no size was given; report either way."""
-    if size is not None:
-        for key, value in hint.items():
-            coercer.drop(key, value, "not a parameter of the Images API; size was used instead")
-        return
-    if "width" in hint and "height" in hint:
-        wish_value: Any = {"width": _as_int(hint["width"]), "height": _as_int(hint["height"])}
-    else:
-        wish_value = hint.get("aspect_ratio") or hint.get("resolution")
-    before = len(coercer.adjustments)
-    if read_size(wish_value) is not None:
-        coercer.size(wish_value)
-    applied = coercer.body.get("size")
-    del coercer.adjustments[before:]  # one record per hint key says it all
-    for key, value in hint.items():
-        reason = "not a parameter of the Images API"
-        reason += f"; used it to choose size {applied}" if applied else "; it was not sent"
-        coercer.drop(key, value, reason)

@@ -1,9 +1,10 @@
 """The request spec as data: one capability profile per model.
 
-Every value below is traceable to ``../shared/api-facts.md`` (cited as ``§n``) or to the
-gateway seed pages in ``../shared/seeds/``. Nothing here decides anything; coercion
-(:mod:`langchain_imagegen.coercion`) and the args schema (:mod:`langchain_imagegen.schema`)
-read these profiles.
+Every value below is listed, with its public source, in ``docs/models.md`` (OpenAI's API
+reference at openai-openapi commit f85dbe22, OpenAI's deprecations page, Azure's and the
+gateways' docs); comments name the section of that page. Nothing here decides anything:
+coercion (:mod:`langchain_imagegen.coercion`) and the args schema
+(:mod:`langchain_imagegen.schema`) read these profiles.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "DEVELOPER_FIELDS",
     "GATEWAY_PROFILE",
+    "LLM_FIELDS",
     "ImageModelProfile",
     "ModelRegistry",
     "SizeRule",
@@ -27,13 +30,32 @@ __all__ = [
 ]
 
 
+# What the LLM may choose, in the order its args schema lists them. The schema
+# (:mod:`langchain_imagegen.schema`) builds its fields from :meth:`ImageModelProfile.llm_fields`
+# and coercion drops every proposed key outside it, so the two cannot drift.
+LLM_FIELDS: tuple[str, ...] = (
+    "prompt",
+    "size",
+    "n",
+    "quality",
+    "style",
+    "background",
+    "output_format",
+)
+# API parameters only the developer sets (``image_params``): never offered to the LLM, so a
+# prompt-injected model can neither relax moderation nor spoof the end-user id.
+DEVELOPER_FIELDS: tuple[str, ...] = ("moderation", "user", "output_compression", "response_format")
+
+
 @dataclass(frozen=True)
 class SizeRule:
-    """Sizes given by rules instead of an enumeration (gpt-image-2, api-facts §3).
+    """Sizes given by rules instead of an enumeration (gpt-image-2, docs/models.md#gpt-image-2).
 
     Any ``WxH`` is allowed when both edges are multiples of ``multiple_of``, the aspect
     ratio (long edge / short edge) is at most ``max_aspect``, the long edge is at most
-    ``max_edge`` and the pixel count lies in ``[min_pixels, max_pixels]``.
+    ``max_edge``, the short edge at most ``max_short_edge`` (``None``: no own bound) and the
+    pixel count lies in ``[min_pixels, max_pixels]``. Sizes with more pixels than
+    ``experimental_above`` (a ``(width, height)``) are allowed but flagged as experimental.
     """
 
     multiple_of: int = 16
@@ -41,6 +63,8 @@ class SizeRule:
     max_edge: int = 3840
     min_pixels: int = 655_360
     max_pixels: int = 8_294_400
+    max_short_edge: int | None = None
+    experimental_above: tuple[int, int] | None = None
 
     def allows(self, width: int, height: int) -> bool:
         """Whether ``width x height`` satisfies every rule."""
@@ -50,16 +74,25 @@ class SizeRule:
             and width % self.multiple_of == 0
             and height % self.multiple_of == 0
             and long_edge <= self.max_edge
+            and (self.max_short_edge is None or short_edge <= self.max_short_edge)
             and long_edge <= self.max_aspect * short_edge
             and self.min_pixels <= width * height <= self.max_pixels
         )
 
+    def is_experimental(self, width: int, height: int) -> bool:
+        """Whether the vendor marks ``width x height`` as experimental."""
+        limit = self.experimental_above
+        return limit is not None and width * height > limit[0] * limit[1]
+
     def describe(self) -> str:
         """One line an LLM can act on."""
+        short = (
+            f", short edge at most {self.max_short_edge}" if self.max_short_edge is not None else ""
+        )
         return (
             f"any WIDTHxHEIGHT with both edges multiples of {self.multiple_of}, aspect ratio "
             f"between 1:{self.max_aspect:g} and {self.max_aspect:g}:1, long edge at most "
-            f"{self.max_edge}, {self.min_pixels:,} to {self.max_pixels:,} pixels"
+            f"{self.max_edge}{short}, {self.min_pixels:,} to {self.max_pixels:,} pixels"
         )
 
 
@@ -95,6 +128,17 @@ class ImageModelProfile:
     permissive: bool = False
     """Gateway profile: values the API spec knows pass through unchecked."""
 
+    def llm_fields(self) -> tuple[str, ...]:
+        """The :data:`LLM_FIELDS` this model takes: what its args schema offers the LLM."""
+        takes = {
+            "size": bool(self.sizes) or self.size_rule is not None,
+            "quality": bool(self.qualities),
+            "style": bool(self.styles),
+            "background": bool(self.backgrounds),
+            "output_format": bool(self.output_formats),
+        }
+        return tuple(name for name in LLM_FIELDS if takes.get(name, True))
+
     def accepts_size(self, size: str) -> bool:
         """Whether ``size`` is valid as sent (an enumerated value or one the rule allows)."""
         if size in self.sizes:
@@ -109,7 +153,8 @@ class ImageModelProfile:
         return self.shutdown is not None and (today or dt.date.today()) >= self.shutdown
 
     def lifecycle_note(self, today: dt.date | None = None) -> str | None:
-        """A sentence on OpenAI's shutdown of this model, if one is scheduled (api-facts §8)."""
+        """A sentence on OpenAI's shutdown of this model, if one is scheduled
+        (docs/models.md#lifecycle)."""
         if self.shutdown is None:
             return None
         use = f"; use {self.replacement}" if self.replacement else ""
@@ -136,9 +181,9 @@ def parse_wxh(size: str) -> tuple[int, int] | None:
 
 # --- The profiles -------------------------------------------------------------------------
 
-# §3 gpt-image-1 column: sizes, quality low/medium/high/auto; §2 output_format, compression,
-# background, moderation are GPT-image only; §3 "returned image: always b64_json";
-# §5.3 never send response_format or style to GPT image models.
+# docs/models.md#gpt-image-1-family: sizes, quality low/medium/high/auto; output_format,
+# output_compression, background and moderation are GPT-image only; images always come back
+# as b64_json, and the API rejects response_format and style for these models.
 _GPT_IMAGE_1 = ImageModelProfile(
     name="gpt-image-1",
     family="gpt-image-1",
@@ -154,10 +199,13 @@ _GPT_IMAGE_1 = ImageModelProfile(
     moderations=("low", "auto"),
     always_b64=True,
 )
+# docs/models.md#lifecycle: OpenAI names gpt-image-2.6-* as the successor of the models
+# below; no published API reference describes it yet, so the tool points at gpt-image-2.
+_GPT_IMAGE_1_SIBLINGS_SHUTDOWN = dt.date(2026, 12, 1)
 
 PROFILES: tuple[ImageModelProfile, ...] = (
-    # §3 dall-e-2 column; §5.3: the live API rejects `quality` (recorded 2026-03-31, REC #23);
-    # shut down at OpenAI 2026-05-12 (§8), still served by gateways (seed 003).
+    # docs/models.md#dall-e-2: the live API rejects `quality` although the reference lists
+    # `standard`; shut down at OpenAI on 2026-05-12, still served by gateways.
     ImageModelProfile(
         name="dall-e-2",
         family="dall-e-2",
@@ -169,8 +217,8 @@ PROFILES: tuple[ImageModelProfile, ...] = (
         shutdown=dt.date(2026, 5, 12),
         replacement="gpt-image-2",
     ),
-    # §3 dall-e-3 column: n=1 only, three sizes, quality standard/hd, style vivid/natural,
-    # revised_prompt returned (§4.2); seeds 000, 002, 004 list the same values.
+    # docs/models.md#dall-e-3: n=1 only, three sizes, quality standard/hd, style
+    # vivid/natural, revised_prompt returned; shut down at OpenAI on 2026-05-12.
     ImageModelProfile(
         name="dall-e-3",
         family="dall-e-3",
@@ -188,45 +236,44 @@ PROFILES: tuple[ImageModelProfile, ...] = (
         replacement="gpt-image-2",
     ),
     _GPT_IMAGE_1,
-    # §3/§8: deprecated, shutdown 2026-12-01; replacement named by OpenAI is gpt-image-2.6-*,
-    # which no stored spec describes, so we point at gpt-image-2 (DEVELOPERS.md).
-    dataclasses.replace(
-        _GPT_IMAGE_1,
-        name="gpt-image-1-mini",
-        family="gpt-image-1-mini",
-        shutdown=dt.date(2026, 12, 1),
-        replacement="gpt-image-2",
+    *(
+        dataclasses.replace(
+            _GPT_IMAGE_1,
+            name=name,
+            family=name,
+            shutdown=_GPT_IMAGE_1_SIBLINGS_SHUTDOWN,
+            replacement="gpt-image-2",
+        )
+        for name in ("gpt-image-1-mini", "gpt-image-1.5", "chatgpt-image-latest")
     ),
-    dataclasses.replace(
-        _GPT_IMAGE_1,
-        name="gpt-image-1.5",
-        family="gpt-image-1.5",
-        shutdown=dt.date(2026, 12, 1),
-        replacement="gpt-image-2",
-    ),
-    dataclasses.replace(
-        _GPT_IMAGE_1,
-        name="chatgpt-image-latest",
-        family="chatgpt-image-latest",
-        shutdown=dt.date(2026, 12, 1),
-        replacement="gpt-image-2",
-    ),
-    # §3 gpt-image-2 column: any WxH by rule (edges multiple of 16, aspect 1:3..3:1, long edge
-    # <= 3840, 655,360..8,294,400 pixels per Azure's statement) plus the standard sizes and auto.
+    # docs/models.md#gpt-image-2: any WxH by rule. OpenAI's reference says edges multiples of
+    # 16, aspect 1:3 to 3:1, "maximum supported resolution is 3840x2160", sizes above
+    # 2560x1440 experimental; Azure's docs say 655,360 to 8,294,400 pixels and long edge at
+    # most 3840. Until a live answer settles what "3840x2160" bounds, stay inside both
+    # readings: long edge <= 3840 AND short edge <= 2160 (max_short_edge=None drops the
+    # second). Plus the standard sizes and auto.
     dataclasses.replace(
         _GPT_IMAGE_1,
         name="gpt-image-2",
         family="gpt-image-2",
-        size_rule=SizeRule(),
+        size_rule=SizeRule(
+            multiple_of=16,
+            max_aspect=3.0,
+            max_edge=3840,
+            max_short_edge=2160,
+            min_pixels=655_360,
+            max_pixels=8_294_400,
+            experimental_above=(2560, 1440),
+        ),
     ),
 )
 
-# Unknown model names (gateways: Flux, SD, relays, models newer than our spec). Seeds
-# 000/002/004 document the DALL·E-3 request format for them; we let every value the API
-# spec knows (§2) pass through, plus any WxH size and any quality string (newer models add
-# qualities such as xhigh, §3), keep the spec's limits (n 1-10, prompt 32000), accept url or
-# b64_json, and drop only keys that are not in the spec. Users who know better register a
-# profile or declare the model `like=` a known one.
+# docs/models.md#gateways: unknown model names (Flux, SD, relays, models newer than the
+# API reference). Gateways document the DALL-E 3 request format for them; every value the API
+# reference knows passes through, plus any WxH size and any quality string (newer models
+# add qualities such as xhigh), with the reference's limits (n 1-10, prompt 32000), url or
+# b64_json; only keys that are not Images API parameters are dropped. Users who know better
+# register a profile or declare the model `like=` a known one.
 GATEWAY_PROFILE = ImageModelProfile(
     name="gateway",
     family="gateway",
@@ -253,7 +300,8 @@ GATEWAY_PROFILE = ImageModelProfile(
     permissive=True,
 )
 
-# Dated snapshots such as gpt-image-2-2026-04-21 or gpt-image-1.5-2025-12-16 (§2 model enum, §8).
+# Dated snapshots such as gpt-image-2-2026-04-21 or gpt-image-1.5-2025-12-16
+# (docs/models.md#model-names).
 _SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
 
 
@@ -272,8 +320,9 @@ class ModelRegistry:
             self._cache.clear()
 
     def register_model(self, name: str, *, like: str) -> ImageModelProfile:
-        """Declare that ``name`` behaves like the known model ``like`` (seed 002's "Flux
-        (OpenAI dall-e-3 format)"), e.g. ``register_model("flux-dev", like="dall-e-3")``."""
+        """Declare that ``name`` behaves like the known model ``like`` (gateways often serve
+        Flux "in the OpenAI dall-e-3 format"), e.g.
+        ``register_model("flux-dev", like="dall-e-3")``."""
         base = self.get(like)
         if base.permissive:
             msg = f"unknown model {like!r}; known models: {', '.join(self.known())}"

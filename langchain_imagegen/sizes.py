@@ -2,7 +2,7 @@
 
 Pure functions, no I/O. A proposal becomes a :class:`SizeWish` (a shape and, when known, an
 area); :func:`nearest_size` picks among a model's enumerated sizes by aspect ratio first and
-area second, or snaps to a rule-based model's grid (gpt-image-2, api-facts §3).
+area second, or snaps to a rule-based model's grid (gpt-image-2, docs/models.md#gpt-image-2).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from langchain_imagegen.registry import ImageModelProfile, SizeRule, parse_wxh
 __all__ = ["SizeWish", "nearest_size", "read_size"]
 
 # When only a shape is known ("16:9", "landscape"), aim for about a megapixel: the area of
-# every model's default square (1024x1024, api-facts §3).
+# every model's default square (1024x1024, docs/models.md).
 _DEFAULT_AREA = 1024 * 1024
 
 
@@ -144,9 +144,10 @@ def _snap_to_rule(rule: SizeRule, wish: SizeWish) -> str:
     aspect = min(max(wish.aspect, 1 / rule.max_aspect), rule.max_aspect)
     area = min(max(wish.area or _DEFAULT_AREA, rule.min_pixels), rule.max_pixels)
     width, height = math.sqrt(area * aspect), math.sqrt(area / aspect)
-    if max(width, height) > rule.max_edge:
-        scale = rule.max_edge / max(width, height)
-        width, height = width * scale, height * scale
+    scale = min(1.0, rule.max_edge / max(width, height))
+    if rule.max_short_edge is not None:
+        scale = min(scale, rule.max_short_edge / min(width, height))
+    width, height = width * scale, height * scale
     grid = rule.multiple_of
     w = max(grid, int(width / grid + 0.5) * grid)
     h = max(grid, int(height / grid + 0.5) * grid)
@@ -162,7 +163,13 @@ def _repair(rule: SizeRule, w: int, h: int) -> str:
         long_is_w = w >= h
         too_big = w * h > rule.max_pixels or max(w, h) > rule.max_edge
         too_flat = max(w, h) > rule.max_aspect * min(w, h)
-        if too_big or too_flat:
+        short_too_long = rule.max_short_edge is not None and min(w, h) > rule.max_short_edge
+        if short_too_long:
+            if long_is_w:
+                h -= grid
+            else:
+                w -= grid
+        elif too_big or too_flat:
             if long_is_w:
                 w -= grid
             else:
