@@ -2,14 +2,19 @@
 
 One frozen value per configured endpoint, built once, so that each request only has to copy
 a small dict and add the credential. The credential is an OpenAI bearer key, an Azure
-``api-key`` key, or a bearer-token provider called on every request (Entra ID tokens expire;
-api-facts §6). A missing credential raises :class:`MissingCredentialError` before anything is
-sent. Keys are :class:`pydantic.SecretStr` and never appear in ``repr``/``str`` or messages;
-plain-text header values exist only in the dict handed to the HTTP client.
+``api-key`` key, or a provider called on every request: a function returning the key (as
+langchain-openai's ``api_key`` accepts) or an Entra ID token provider (tokens expire; see
+"Microsoft Entra ID authentication" in the Azure OpenAI docs). A missing credential raises
+:class:`MissingCredentialError` before anything is sent. Keys are :class:`pydantic.SecretStr`
+and never appear in ``repr``/``str`` or messages; plain-text header values exist only in the
+dict handed to the HTTP client. A URL carrying credentials (``https://key@host``) is refused:
+httpx would send them as HTTP Basic auth instead of the key, and they would show wherever the
+URL does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from pydantic import SecretStr
 
 from langchain_imagegen.errors import (
     AuthenticationError,
+    ConfigurationError,
     InvalidArgumentError,
     MissingCredentialError,
 )
@@ -26,25 +32,34 @@ from langchain_imagegen.errors import (
 __all__ = [
     "AZURE_DEFAULT_API_VERSION",
     "OPENAI_BASE_URL",
+    "ApiKey",
     "AsyncTokenProvider",
     "Endpoint",
     "TokenProvider",
+    "refuse_credentials_in_url",
 ]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 #: Used for Azure deployment-style URLs when no ``api_version`` is given: the first version
-#: that serves the GPT image models on that route (api-facts §6).
+#: that serves the GPT image models on that route (docs/models.md, Azure OpenAI).
 AZURE_DEFAULT_API_VERSION = "2025-04-01-preview"
 
 TokenProvider = Callable[[], str]
 #: May also return a plain ``str`` (azure-identity's sync providers are accepted here too).
 AsyncTokenProvider = Callable[[], "Awaitable[str] | str"]
+#: What ``api_key`` may be: the key, or a function (sync or async) returning it per request.
+ApiKey = SecretStr | str | TokenProvider | Callable[[], Awaitable[str]]
 
 _PATH = "/images/generations"
 _OPENAI_HINT = "set OPENAI_API_KEY or pass api_key="
 _AZURE_HINT = (
-    "set AZURE_OPENAI_API_KEY or pass api_key=, or pass token_provider= / "
-    "async_token_provider= for Entra ID"
+    "set AZURE_OPENAI_API_KEY or pass api_key=, or pass azure_ad_token_provider= / "
+    "azure_ad_async_token_provider= for Entra ID"
+)
+_ASYNC_ONLY = (
+    "only an async credential is configured (an async api_key function or "
+    "azure_ad_async_token_provider); use the async API (ainvoke, agenerate) or configure a "
+    "sync one too"
 )
 _SENSITIVE = ("authorization", "api-key", "apikey", "api_key", "key", "token", "secret", "sig")
 
@@ -55,8 +70,35 @@ def _secret(value: SecretStr | str | None) -> SecretStr | None:
     return SecretStr(value)
 
 
+def _key_and_providers(
+    api_key: ApiKey | None,
+) -> tuple[SecretStr | None, TokenProvider | None, AsyncTokenProvider | None]:
+    """Split ``api_key`` as langchain-openai does: a coroutine function serves only the async
+    path, a plain function both (run in a thread on the async path)."""
+    if api_key is None or isinstance(api_key, SecretStr | str):
+        return _secret(api_key), None, None
+    if inspect.iscoroutinefunction(api_key):
+        return None, None, api_key
+    return None, api_key, None  # type: ignore[return-value]
+
+
+def refuse_credentials_in_url(url: str, what: str) -> None:
+    """Raise :class:`ConfigurationError` if ``url`` has user-info (``user:pass@host``).
+
+    httpx sends user-info as HTTP Basic auth, not as the configured key, and a URL is shown in
+    reprs, dumps and logs. The message names neither the user-info nor the URL.
+    """
+    if "@" in urlsplit(url.strip()).netloc:
+        raise ConfigurationError(
+            f"{what} must not carry credentials before the host ('user:key@'): httpx would "
+            "send them as HTTP Basic auth instead of the API key. Remove them from the URL "
+            "and pass the key as api_key="
+        )
+
+
 def _split(url: str, what: str) -> tuple[str, dict[str, str]]:
     """``url`` without trailing slash or query, and its query as a dict; http(s) only."""
+    refuse_credentials_in_url(url, what)
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidArgumentError(
@@ -67,13 +109,9 @@ def _split(url: str, what: str) -> tuple[str, dict[str, str]]:
     return base, dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
-def _display_url(url: str) -> str:
-    """``url`` without user-info (``user:pass@``), which httpx would send as basic auth."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, ""))
+def _query(base: dict[str, str], extra: Mapping[str, object] | None) -> dict[str, str]:
+    """The URL's own query plus ``default_query`` (which wins), as strings."""
+    return {**base, **{k: str(v) for k, v in (extra or {}).items()}}
 
 
 def _redacted(items: Mapping[str, str]) -> dict[str, str]:
@@ -100,6 +138,7 @@ class Endpoint:
     credential_hint: str = _OPENAI_HINT
 
     def __post_init__(self) -> None:
+        refuse_credentials_in_url(self.url, "the endpoint URL")
         if self.api_key is not None and not isinstance(self.api_key, SecretStr):
             object.__setattr__(self, "api_key", SecretStr(self.api_key))
 
@@ -109,18 +148,21 @@ class Endpoint:
     def openai(
         cls,
         base_url: str | None = OPENAI_BASE_URL,
-        api_key: SecretStr | str | None = None,
+        api_key: ApiKey | None = None,
         organization: str | None = None,
         project: str | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        query: Mapping[str, object] | None = None,
     ) -> Endpoint:
         """OpenAI or any OpenAI-compatible gateway: ``{base_url}/images/generations``.
 
         ``base_url`` may end in ``/``, already end in ``/images/generations``, or carry a
-        query string (kept as :attr:`query`). ``None`` means api.openai.com.
+        query string (kept as :attr:`query`, ``query`` added to it). ``None`` means
+        api.openai.com. ``api_key`` is the key or a function returning it, called on every
+        request; an async function serves only the async path (as in langchain-openai).
         """
-        base, query = _split(base_url or OPENAI_BASE_URL, "base_url")
+        base, url_query = _split(base_url or OPENAI_BASE_URL, "base_url")
         url = base if base.endswith(_PATH) else base + _PATH
         static: dict[str, str] = {}
         if organization:
@@ -128,7 +170,15 @@ class Endpoint:
         if project:
             static["OpenAI-Project"] = project
         static.update(headers or {})
-        return cls(url=url, query=query, static_headers=static, api_key=_secret(api_key))
+        key, provider, async_provider = _key_and_providers(api_key)
+        return cls(
+            url=url,
+            query=_query(url_query, query),
+            static_headers=static,
+            api_key=key,
+            token_provider=provider,
+            async_token_provider=async_provider,
+        )
 
     @classmethod
     def azure(
@@ -141,8 +191,9 @@ class Endpoint:
         token_provider: TokenProvider | None = None,
         async_token_provider: AsyncTokenProvider | None = None,
         headers: Mapping[str, str] | None = None,
+        query: Mapping[str, object] | None = None,
     ) -> Endpoint:
-        """Azure OpenAI (api-facts §6).
+        """Azure OpenAI (docs/models.md lists the routes and API versions).
 
         With ``deployment``: ``{endpoint}/openai/deployments/{deployment}/images/generations
         ?api-version=...`` (default :data:`AZURE_DEFAULT_API_VERSION`). Without: the v1 route
@@ -150,7 +201,8 @@ class Endpoint:
         ``"preview"``), where the body's ``model`` must be the deployment name. ``endpoint``
         may be the resource root or already include ``/openai`` or ``/openai/v1``.
         """
-        base, query = _split(endpoint, "endpoint")
+        base, url_query = _split(endpoint, "azure_endpoint")
+        query = _query(url_query, query)
         if base.endswith(_PATH):
             url = base
         elif deployment:
@@ -186,14 +238,12 @@ class Endpoint:
         if self.api_key is not None and self.api_key.get_secret_value():
             return self._keyed()
         if self.async_token_provider is not None:
-            raise MissingCredentialError(
-                "only an async token provider is configured; use the async API (agenerate) "
-                "or also pass token_provider="
-            )
+            raise MissingCredentialError(_ASYNC_ONLY)
         raise self._missing()
 
     async def aheaders(self) -> dict[str, str]:
-        """As :meth:`headers`, awaiting ``async_token_provider`` when there is one."""
+        """As :meth:`headers`, awaiting ``async_token_provider`` when there is one; a sync
+        provider runs in a thread (it may do I/O, e.g. refresh a token)."""
         if self.async_token_provider is not None:
             try:
                 result = self.async_token_provider()
@@ -201,6 +251,8 @@ class Endpoint:
             except Exception as exc:
                 raise _provider_failed(exc) from exc
             return self._bearer(token)
+        if self.token_provider is not None:
+            return self._bearer(await asyncio.to_thread(_call_provider, self.token_provider))
         return self.headers()
 
     def _keyed(self) -> dict[str, str]:
@@ -216,7 +268,7 @@ class Endpoint:
     def _bearer(self, token: object) -> dict[str, str]:
         if not isinstance(token, str) or not token:
             raise MissingCredentialError(
-                "the token provider returned no token (expected a non-empty string)"
+                "the credential provider returned no key or token (expected a non-empty string)"
             )
         headers = dict(self.static_headers)
         headers["Authorization"] = f"Bearer {token}"
@@ -229,8 +281,8 @@ class Endpoint:
 
     @property
     def display_url(self) -> str:
-        """The URL without credentials, safe for messages and logs."""
-        return _display_url(self.url)
+        """The URL, safe for messages and logs (credentials in it are refused)."""
+        return self.url
 
     @property
     def auth_kind(self) -> str:
@@ -258,4 +310,4 @@ def _call_provider(provider: TokenProvider) -> object:
 
 
 def _provider_failed(exc: Exception) -> AuthenticationError:
-    return AuthenticationError(f"the token provider failed: {type(exc).__name__}")
+    return AuthenticationError(f"the credential provider failed: {type(exc).__name__}")

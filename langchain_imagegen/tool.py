@@ -4,13 +4,21 @@ A call coerces what the LLM proposed (pure), runs the resulting requests (genera
 the shared HTTP clients), and answers with text the LLM can act on plus the full
 :class:`~langchain_imagegen.result.ImageGenerationResult` as the ToolMessage artifact. API
 errors become error ToolMessages (``handle_tool_error``), never a crashed agent run.
+
+Configuration follows langchain-openai's ``BaseChatOpenAI``: fields (with its aliases and
+environment variables) are validated, then one ``model_validator(mode="after")`` builds the
+HTTP client, the generator and what the LLM sees. Assigning a field validates it and runs
+that step again (``validate_assignment``), so a change always takes effect, or is refused
+with the old configuration left in place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
+import contextvars
+import copy
+import dataclasses
+import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -26,6 +34,7 @@ from langchain_core.messages import ImageContentBlock, TextContentBlock
 from langchain_core.tools import ArgsSchema, BaseTool, ToolException
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,12 +43,15 @@ from pydantic import (
     SecretStr,
     SkipValidation,
     ValidationError,
+    field_validator,
+    model_validator,
 )
 from pydantic.v1 import ValidationError as ValidationErrorV1
+from typing_extensions import Self
 
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, coerce_params
-from langchain_imagegen.endpoint import Endpoint
+from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, refuse_credentials_in_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
 from langchain_imagegen.registry import ImageModelProfile, get_profile
@@ -48,7 +60,13 @@ from langchain_imagegen.retry import RetryPolicy
 from langchain_imagegen.schema import build_args_schema
 from langchain_imagegen.storage import ImageStore
 
-__all__ = ["EVENT_NAME", "AzureImageGenerationTool", "ImageGenerationTool", "ToolContent"]
+__all__ = [
+    "EVENT_NAME",
+    "AzureImageGenerationTool",
+    "BaseImageGenerationTool",
+    "ImageGenerationTool",
+    "ToolContent",
+]
 
 ToolContent = str | list[TextContentBlock | ImageContentBlock]
 """What the LLM reads: the text alone, or the text plus image blocks (``content_images``)."""
@@ -56,6 +74,15 @@ ToolContent = str | list[TextContentBlock | ImageContentBlock]
 EVENT_NAME = "image_generation"
 """Name of the custom events in ``astream_events``; ``data["stage"]`` is ``requested``,
 ``received`` or ``saved``."""
+
+Timeout = float | tuple[float, float] | httpx.Timeout | None
+"""Seconds per response, a ``(connect, read)`` pair, an ``httpx.Timeout``, or None."""
+
+_OPENAI_HOST = httpx.URL(OPENAI_BASE_URL).host
+# Injected httpx clients belong to the caller: copies share them, pickles refuse them.
+_SHARED_ON_COPY = frozenset({"http_client", "http_async_client"})
+# Set while a copy or an unpickled tool is configured: it already warned as the original.
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("imagegen_quiet", default=False)
 
 
 def _validation_message(error: ValidationError | ValidationErrorV1) -> str:
@@ -73,87 +100,113 @@ def _schema_as_json(schema: Any) -> Any:
     return schema if isinstance(schema, dict) else str(schema)
 
 
-def _handler_as_json(handler: Any) -> Any:
-    """``model_dump_json``: an error-handler function is written as its name."""
-    if isinstance(handler, bool | str):
-        return handler
-    return getattr(handler, "__qualname__", None) or repr(handler)
+def _callable_as_json(value: Any) -> Any:
+    """``model_dump_json``: a function is written as its name, a secret masked."""
+    if isinstance(value, bool | str | int | float):
+        return value
+    if isinstance(value, SecretStr):
+        return str(value)  # '**********'
+    return getattr(value, "__qualname__", None) or type(value).__name__
+
+
+def _timeout_as_json(value: Any) -> Any:
+    return value.as_dict() if isinstance(value, httpx.Timeout) else value
 
 
 # BaseTool's callable and schema-class fields make ``model_dump_json`` raise; these keep it
 # working (``model_dump`` is unchanged).
 _SchemaJson = PlainSerializer(_schema_as_json, when_used="json-unless-none")
-_HandlerJson = PlainSerializer(_handler_as_json, when_used="json-unless-none")
+_CallableJson = PlainSerializer(_callable_as_json, when_used="json-unless-none")
+_TimeoutJson = PlainSerializer(_timeout_as_json, when_used="json-unless-none")
 
 
-class ImageGenerationTool(BaseTool):
-    """Generate images from a text prompt through any OpenAI-compatible Images API.
+def _http_timeout(timeout: Timeout, connect: float) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if isinstance(timeout, tuple):
+        connect_s, read_s = timeout
+        return httpx.Timeout(read_s, connect=connect_s)
+    return httpx.Timeout(timeout, connect=connect)  # None: no per-read limit
 
-    Setup:
-        ``pip install langchain-imagegen`` and ``export OPENAI_API_KEY=...``
-        (``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` are read too).
 
-    Instantiation:
-        ```python
-        from langchain_imagegen import ImageGenerationTool
+def _user_stacklevel() -> int:
+    """The stack level of the first frame outside this package and pydantic, so a warning
+    points at the user's ``ImageGenerationTool(...)`` or ``tool.model = ...`` line."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        ("langchain_imagegen.", "pydantic", "langchain_core.")
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
-        tool = ImageGenerationTool(model="gpt-image-2", output_dir="images")
-        ```
 
-    Invocation with a ToolCall (the artifact is the full structured result):
-        ```python
-        message = tool.invoke(
-            {"name": "generate_image", "args": {"prompt": "a red fox"}, "id": "1",
-             "type": "tool_call"}
-        )
-        message.artifact.images[0].path
-        ```
+class BaseImageGenerationTool(BaseTool):
+    """What every flavour shares: the model, limits, storage, the calls.
+
+    Subclasses declare where requests go and how they authenticate (their own fields, read
+    from their own environment variables) by implementing :meth:`_endpoint`.
     """
 
     name: str = "generate_image"
     description: str = ""
+    """Default: derived from the model. A description you set is kept across changes."""
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     args_schema: Annotated[ArgsSchema | None, SkipValidation(), _SchemaJson] = Field(
         default=None, description="The tool schema."
     )
+    """Default: derived from the model, ``max_images`` and the developer-fixed parameters.
+    A schema you set is kept across changes."""
     handle_tool_error: Annotated[
-        bool | str | Callable[[ToolException], str] | None, _HandlerJson
+        bool | str | Callable[[ToolException], str] | None, _CallableJson
     ] = True
     handle_validation_error: Annotated[
-        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None, _HandlerJson
+        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None, _CallableJson
     ] = _validation_message
 
-    model: str = "gpt-image-2"
-    """Model name sent to the API (a gateway's model or an Azure deployment name works)."""
+    model: str = Field(default="gpt-image-2", validation_alias=AliasChoices("model", "model_name"))
+    """Model name sent to the API (a gateway's model or an Azure deployment name works).
+    Alias ``model_name`` (langchain-openai's field name)."""
     model_family: str | None = None
     """A known model this one behaves like, e.g. ``"dall-e-3"`` for a gateway's Flux or an
     Azure deployment named ``"images"``. Default: looked up from ``model``."""
     model_profile: ImageModelProfile | None = None
     """A complete custom capability profile; overrides ``model_family``."""
-    api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("OPENAI_API_KEY", default=None)
+    timeout: Annotated[Timeout, _TimeoutJson] = Field(
+        default=DEFAULT_TIMEOUT.read, validation_alias=AliasChoices("timeout", "request_timeout")
     )
-    base_url: str = Field(
-        default_factory=from_env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
-    )
-    organization: str | None = Field(default_factory=from_env("OPENAI_ORG_ID", default=None))
-    project: str | None = Field(default_factory=from_env("OPENAI_PROJECT_ID", default=None))
-    timeout: float = DEFAULT_TIMEOUT.read or 600.0
-    """Seconds to wait for one response: gpt-image-2 at high quality and 4K takes minutes."""
-    connect_timeout: float = DEFAULT_TIMEOUT.connect or 10.0
-    max_retries: int = 2
-    retry_budget: float = 900.0
-    """Most seconds one request may spend on attempts and waits between them."""
-    max_images: int = 4
-    """Most images one call may produce; larger requests are clamped and reported."""
+    """Seconds to wait for one response (gpt-image-2 at high quality and 4K takes minutes),
+    a ``(connect, read)`` pair, an ``httpx.Timeout``, or None for no per-response limit
+    (``retry_budget`` still bounds the call). Alias ``request_timeout``."""
+    connect_timeout: float = Field(default=DEFAULT_TIMEOUT.connect or 10.0, gt=0)
+    """Seconds to connect, when ``timeout`` is a number or None."""
+    max_retries: int = Field(default=2, ge=0)
+    retry_budget: float = Field(default=900.0, gt=0)
+    """The one number that bounds a whole tool call, in wall-clock seconds: every attempt,
+    every wait between attempts, every parallel request of a fan-out and every download.
+    When it runs out the call ends with a timeout error. ``timeout`` only bounds a single
+    response; this bounds the call."""
+    max_images: int = Field(default=4, ge=1)
+    """Most images one call may produce; larger requests are clamped and reported. The
+    schema the LLM sees says the same."""
     image_params: dict[str, Any] = Field(default_factory=dict)
     """Parameters fixed by the developer rather than chosen by the LLM (hidden from it),
-    e.g. ``{"quality": "high", "moderation": "low"}``."""
+    coerced to fit the model like the LLM's, e.g. ``{"quality": "high", "moderation": "low"}``."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Extra JSON properties merged into every request body after coercion, sent exactly
+    as given: never checked, never reported to the LLM (and hidden from its schema), and
+    recorded in the artifact's request bodies. For what a gateway accepts beyond the
+    Images API, e.g. ``{"seed": 42, "negative_prompt": "text", "steps": 28}``."""
+    default_headers: dict[str, str] | None = None
+    """Headers added to every generation request (not to image downloads)."""
+    default_query: dict[str, Any] | None = None
+    """Query parameters added to every generation request URL."""
     output_dir: str = "generated_images"
-    """Where base64 images (and downloaded URL images) are saved, named by content hash."""
+    """Where base64 images (and downloaded URL images) are saved, named by content hash.
+    A relative path is resolved against the working directory when the tool is configured
+    (constructed, or a field assigned)."""
     download_urls: bool = False
     """Download URL images at once: API URLs expire about an hour after creation."""
-    max_download_bytes: int = 50 * 1024 * 1024
+    max_download_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     content_images: Literal["none", "url", "base64"] = "none"
     """Whether the ToolMessage content also carries the images, as standard image content
     blocks after the text, so a vision model can look at what it made. ``"none"`` (text
@@ -162,83 +215,130 @@ class ImageGenerationTool(BaseTool):
     :meth:`ImageGenerationResult.to_content_blocks`. Base64 images are sent again with every
     later model call of the conversation."""
     http_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
+    """An ``httpx.Client`` for the sync path (proxies, custom TLS); never closed by the tool."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
+    """An ``httpx.AsyncClient`` for the async path; never closed by the tool."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        validate_assignment=True,
+        populate_by_name=True,
+        # A rejected value may be a secret (a key pasted into the wrong field).
+        hide_input_in_errors=True,
+    )
 
+    _profile: ImageModelProfile | None = PrivateAttr(default=None)
     _client: ImagesClient | None = PrivateAttr(default=None)
-    _generator_cache: tuple[tuple[Any, ...], ImageGenerator] | None = PrivateAttr(default=None)
+    _client_inputs: tuple[Any, ...] | None = PrivateAttr(default=None)
+    _generator: ImageGenerator | None = PrivateAttr(default=None)
+    _derived_schema: Any = PrivateAttr(default=None)
+    _derived_description: str | None = PrivateAttr(default=None)
+    _warned: tuple[str, bool] | None = PrivateAttr(default=None)
+    _applied: dict[str, Any] | None = PrivateAttr(default=None)
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Derive what the LLM sees (schema, description) from the model's profile."""
-        profile = self.profile
-        note = get_profile(self.model).lifecycle_note()  # the name itself, not a family
-        if (
-            note
-            and "api.openai.com" in self.base_url
-            and not isinstance(self, AzureImageGenerationTool)
-        ):
-            warnings.warn(
-                note, FutureWarning, stacklevel=6
-            )  # the caller of ImageGenerationTool(...)
-        if self.args_schema is None:
-            self.args_schema = build_args_schema(
-                profile, max_images=self.max_images, hidden=self.image_params.keys()
+    # --- configuration (one place) --------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _configure(self) -> Self:
+        """Build the client, generator, schema and description from the fields.
+
+        Runs after construction and after every assignment. If the new configuration is
+        refused, the previous field values are restored before the error propagates.
+        """
+        try:
+            self._apply()
+        except BaseException:
+            if self._applied is not None:  # an assignment: undo it
+                self.__dict__.update(self._applied)
+            raise
+        self._applied = dict(self.__dict__)
+        return self
+
+    def _apply(self) -> None:
+        profile = self._resolve_profile()
+        self._profile = profile
+        self._warn_if_shut_down()
+        endpoint = self._endpoint()
+        retry = RetryPolicy(max_retries=self.max_retries, total_budget=self.retry_budget)
+        timeout = _http_timeout(self.timeout, self.connect_timeout)
+        inputs = (endpoint, timeout, retry, self.http_client, self.http_async_client)
+        if self._client is None or inputs != self._client_inputs:
+            old, self._client = (
+                self._client,
+                ImagesClient(
+                    endpoint,
+                    timeout=timeout,
+                    retry=retry,
+                    http_client=self.http_client,
+                    async_http_client=self.http_async_client,
+                ),
             )
-        if not self.description:
-            self.description = (
+            self._client_inputs = inputs
+            if old is not None:
+                old.close()
+        self._generator = ImageGenerator(
+            self._client,
+            ImageStore(self.output_dir),
+            download_urls=self.download_urls,
+            max_download_bytes=self.max_download_bytes,
+        )
+        # Derived only while not set by the user: a value the user set is theirs to keep.
+        # (object.__setattr__: a plain assignment would validate and run this again.)
+        if self.args_schema is None or self.args_schema is self._derived_schema:
+            hidden = {*self.image_params, *self.extra_body}
+            schema = build_args_schema(profile, max_images=self.max_images, hidden=hidden)
+            object.__setattr__(self, "args_schema", schema)
+            self._derived_schema = schema
+        if not self.description or self.description == self._derived_description:
+            description = (
                 f"Generate images from a text description with {profile.name}. Returns where "
                 "each image is (a file path or URL) and the prompt the model actually used. "
                 "Arguments that don't fit the model are adjusted and the changes reported."
             )
+            object.__setattr__(self, "description", description)
+            self._derived_description = description
 
-    # --- configuration -------------------------------------------------------------------
-
-    @property
-    def profile(self) -> ImageModelProfile:
-        """The capability profile used for coercion and the schema."""
+    def _resolve_profile(self) -> ImageModelProfile:
         if self.model_profile is not None:
             return self.model_profile.renamed(self.model)
         return get_profile(self.model_family or self.model).renamed(self.model)
 
     def _endpoint(self) -> Endpoint:
-        return Endpoint.openai(
-            base_url=self.base_url,
-            api_key=self.api_key,
-            organization=self.organization,
-            project=self.project,
-        )
+        """Where requests go and how they authenticate; each flavour says."""
+        raise NotImplementedError
+
+    def _serves_openai_lifecycle(self) -> bool:
+        """Whether OpenAI's own shutdown dates apply to this tool's models."""
+        return False
+
+    def _warn_if_shut_down(self) -> None:
+        """Warn the developer (once per model and endpoint) about a model OpenAI shut down."""
+        key = (self.model, self._serves_openai_lifecycle())
+        if key == self._warned:
+            return
+        self._warned = key
+        note = get_profile(self.model).lifecycle_note()  # the name itself, not a family
+        if note and key[1] and not _QUIET.get():
+            warnings.warn(note, FutureWarning, stacklevel=_user_stacklevel())
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("output_dir must name a directory")
+        return value
+
+    @property
+    def profile(self) -> ImageModelProfile:
+        """The capability profile used for coercion and the schema."""
+        assert self._profile is not None
+        return self._profile
 
     @property
     def client(self) -> ImagesClient:
-        """The HTTP client, created on first use and reused across calls."""
-        if self._client is None:
-            self._client = ImagesClient(
-                endpoint=self._endpoint(),
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                retry=RetryPolicy(max_retries=self.max_retries, total_budget=self.retry_budget),
-                http_client=self.http_client,
-                async_http_client=self.http_async_client,
-            )
-            self._generator_cache = None
+        """The HTTP client, built with the configuration and rebuilt when it changes."""
+        assert self._client is not None
         return self._client
-
-    def _generator(self) -> ImageGenerator:
-        # Reused while the settings (and, for a relative output_dir, the working directory)
-        # stay the same: resolving output_dir costs a syscall per path component. (Creating
-        # the client clears it.)
-        key = (self.output_dir, os.getcwd(), self.download_urls, self.max_download_bytes)
-        cached = self._generator_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        generator = ImageGenerator(
-            self.client,
-            ImageStore(self.output_dir),
-            download_urls=self.download_urls,
-            max_download_bytes=self.max_download_bytes,
-        )
-        self._generator_cache = (key, generator)
-        return generator
 
     def close(self) -> None:
         """Close the HTTP connections (they reopen on the next call)."""
@@ -250,25 +350,86 @@ class ImageGenerationTool(BaseTool):
         if self._client is not None:
             await self._client.aclose()
 
+    # --- copies and pickles ---------------------------------------------------------------
+
+    def _configured_fields(
+        self, *, deep: bool, memo: dict[int, Any] | None = None
+    ) -> dict[str, Any]:
+        """Field values to rebuild this tool from: derived ones are left to be derived again,
+        injected HTTP clients are shared."""
+        data: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = self.__dict__[name]
+            if (name == "args_schema" and value is self._derived_schema) or (
+                name == "description" and value == self._derived_description
+            ):
+                continue
+            if deep and name not in _SHARED_ON_COPY:
+                value = copy.deepcopy(value, memo)
+            data[name] = value
+        return data
+
+    def _rebuilt(self, data: dict[str, Any]) -> Self:
+        token = _QUIET.set(True)
+        try:
+            return type(self)(**data)
+        finally:
+            _QUIET.reset(token)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, validated and configured like a new tool: ``update`` takes effect (a new
+        model gets its own schema and description) and the copy has its own HTTP client."""
+        return self._rebuilt({**self._configured_fields(deep=deep), **(update or {})})
+
+    def __copy__(self) -> Self:
+        return self.model_copy()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        return self._rebuilt(self._configured_fields(deep=True, memo=memo))
+
+    def __getstate__(self) -> dict[Any, Any]:
+        injected = [name for name in sorted(_SHARED_ON_COPY) if self.__dict__.get(name)]
+        if injected:
+            msg = (
+                f"cannot pickle {type(self).__name__} with an injected {' and '.join(injected)}:"
+                " httpx clients hold connections and locks. Pickle the tool without them and "
+                "set them again after loading."
+            )
+            raise TypeError(msg)
+        return {"fields": self._configured_fields(deep=False)}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        rebuilt = self._rebuilt(state["fields"])
+        for attribute in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__"):
+            object.__setattr__(self, attribute, copy.copy(getattr(rebuilt, attribute)))
+        object.__setattr__(self, "__pydantic_private__", rebuilt.__pydantic_private__)
+
     # --- calls ---------------------------------------------------------------------------
 
     def coerce(self, args: Mapping[str, Any]) -> CoercionResult:
-        """The requests these LLM arguments become (developer-fixed values win)."""
-        return coerce_params(
-            self.profile, {**args, **self.image_params}, max_images=self.max_images
+        """The requests these LLM arguments become: developer-fixed values win, and
+        ``extra_body`` is merged into each body as given."""
+        plan = coerce_params(
+            self.profile, args, max_images=self.max_images, fixed=self.image_params
         )
+        if not self.extra_body:
+            return plan
+        bodies = tuple({**body, **self.extra_body} for body in plan.requests)
+        return dataclasses.replace(plan, requests=bodies)
 
     def generate(
         self, args: Mapping[str, Any], *, on_event: EventSink | None = None
     ) -> ImageGenerationResult:
         """Generate images outside LangChain; raises :class:`ImageGenError` subclasses."""
-        return self._generator().run(self.coerce(args), on_event)
+        assert self._generator is not None
+        return self._generator.run(self.coerce(args), on_event)
 
     async def agenerate(
         self, args: Mapping[str, Any], *, on_event: AsyncEventSink | None = None
     ) -> ImageGenerationResult:
         """Async :meth:`generate`, on the shared ``httpx.AsyncClient``."""
-        return await self._generator().arun(self.coerce(args), on_event)
+        assert self._generator is not None
+        return await self._generator.arun(self.coerce(args), on_event)
 
     def _content(self, result: ImageGenerationResult) -> ToolContent:
         if self.content_images == "none":
@@ -286,8 +447,8 @@ class ImageGenerationTool(BaseTool):
         self, run_manager: CallbackManagerForToolRun | None = None, **args: Any
     ) -> tuple[ToolContent, ImageGenerationResult]:
         sink: EventSink | None = None
-        # Only when a handler can receive them (astream_events, a tracer, callbacks=...):
-        # each dispatch configures a callback manager (~15 us, two or three per call).
+        # Progress events only when a handler can receive them (astream_events, a tracer,
+        # callbacks=...): dispatching configures a callback manager each time.
         if run_manager is not None and run_manager.inheritable_handlers:
 
             def sink(stage: str, data: dict[str, Any]) -> None:
@@ -317,35 +478,136 @@ class ImageGenerationTool(BaseTool):
         return await asyncio.to_thread(self._content, result), result  # reads files
 
 
-class AzureImageGenerationTool(ImageGenerationTool):
-    """Azure OpenAI (api-facts §6): deployment URLs or the v1 style, ``api-key`` or Entra ID.
+ApiKeyField = Annotated[
+    SecretStr | Callable[[], str] | Callable[[], Awaitable[str]] | None, _CallableJson
+]
 
-    ``model`` is the deployment name; set ``model_family`` to the model it hides
-    (``"gpt-image-2"`` by default) so coercion and the schema fit it.
+
+class ImageGenerationTool(BaseImageGenerationTool):
+    """Generate images from a text prompt through OpenAI or any OpenAI-compatible Images API.
+
+    Setup:
+        ``pip install langchain-imagegen`` and ``export OPENAI_API_KEY=...``
+        (``OPENAI_BASE_URL`` or ``OPENAI_API_BASE``, ``OPENAI_ORG_ID`` or
+        ``OPENAI_ORGANIZATION``, and ``OPENAI_PROJECT_ID`` are read too, as langchain-openai
+        and openai-python read them).
+
+    Instantiation:
+        ```python
+        from langchain_imagegen import ImageGenerationTool
+
+        tool = ImageGenerationTool(model="gpt-image-2", output_dir="images")
+        ```
+
+    Invocation with a ToolCall (the artifact is the full structured result):
+        ```python
+        message = tool.invoke(
+            {"name": "generate_image", "args": {"prompt": "a red fox"}, "id": "1",
+             "type": "tool_call"}
+        )
+        message.artifact.images[0].path
+        ```
     """
 
-    # Validators are built on first use, not at import: ~5 ms that non-Azure users skip.
+    api_key: ApiKeyField = Field(
+        default_factory=secret_from_env("OPENAI_API_KEY", default=None),
+        validation_alias=AliasChoices("api_key", "openai_api_key"),
+    )
+    """The key, or a function returning it, called on every request (an ``async def`` one
+    only on the async path), as langchain-openai accepts. Alias ``openai_api_key``."""
+    base_url: str = Field(
+        default_factory=from_env(["OPENAI_BASE_URL", "OPENAI_API_BASE"], default=OPENAI_BASE_URL),
+        validation_alias=AliasChoices("base_url", "openai_api_base"),
+    )
+    """The API root, e.g. a gateway's ``https://gateway.example/v1``. Credentials in it
+    (``https://key@host``) are refused. Alias ``openai_api_base``."""
+    organization: str | None = Field(
+        default_factory=from_env(["OPENAI_ORG_ID", "OPENAI_ORGANIZATION"], default=None),
+        validation_alias=AliasChoices("organization", "openai_organization"),
+    )
+    """Sent as ``OpenAI-Organization``. Alias ``openai_organization``."""
+    project: str | None = Field(default_factory=from_env("OPENAI_PROJECT_ID", default=None))
+    """Sent as ``OpenAI-Project``."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials_in_base_url(cls, value: str) -> str:
+        refuse_credentials_in_url(value, "base_url")
+        return value
+
+    def _endpoint(self) -> Endpoint:
+        return Endpoint.openai(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            organization=self.organization,
+            project=self.project,
+            headers=self.default_headers,
+            query=self.default_query,
+        )
+
+    def _serves_openai_lifecycle(self) -> bool:
+        return httpx.URL(self.base_url).host == _OPENAI_HOST
+
+
+class AzureImageGenerationTool(BaseImageGenerationTool):
+    """Azure OpenAI: deployment URLs or the v1 route, ``api-key`` or Microsoft Entra ID.
+
+    ``model`` is the deployment name (aliases ``azure_deployment`` and ``deployment_name``,
+    as in langchain-openai's ``AzureChatOpenAI``); set ``model_family`` to the model it
+    hides (``"gpt-image-2"`` by default) so coercion and the schema fit it. Reads
+    ``AZURE_OPENAI_API_KEY``, ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_AD_TOKEN`` and
+    ``OPENAI_API_VERSION``; never ``OPENAI_API_KEY`` (an OpenAI key is not an Azure key).
+    """
+
+    # Validators are built on first use, not at import, so non-Azure users skip building them.
     model_config = ConfigDict(defer_build=True)
 
-    api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("AZURE_OPENAI_API_KEY", default=None)
+    model: str = Field(
+        default="gpt-image-2",
+        validation_alias=AliasChoices("model", "azure_deployment", "deployment_name"),
     )
+    """The deployment name. Aliases ``azure_deployment`` and ``deployment_name``."""
+    api_key: Annotated[SecretStr | None, _CallableJson] = Field(
+        default_factory=secret_from_env("AZURE_OPENAI_API_KEY", default=None),
+        validation_alias=AliasChoices("api_key", "openai_api_key"),
+    )
+    """The resource's key, sent as ``api-key``. Alias ``openai_api_key``."""
     azure_endpoint: str | None = Field(
         default_factory=from_env("AZURE_OPENAI_ENDPOINT", default=None)
     )
-    api_version: str | None = Field(default_factory=from_env("OPENAI_API_VERSION", default=None))
+    """The resource root, e.g. ``https://my-resource.openai.azure.com``."""
+    api_version: str | None = Field(
+        default_factory=from_env("OPENAI_API_VERSION", default=None),
+        validation_alias=AliasChoices("api_version", "openai_api_version"),
+    )
+    """Alias ``openai_api_version``. Default on deployment URLs: the first version serving
+    the GPT image models there."""
     use_deployment_url: bool = True
     """``/openai/deployments/{model}/…?api-version=`` (True) or the v1 route (False)."""
-    azure_ad_token_provider: Callable[[], str] | None = Field(default=None, exclude=True)
-    azure_ad_async_token_provider: Callable[[], Awaitable[str]] | None = Field(
+    azure_ad_token: SecretStr | None = Field(
+        default_factory=secret_from_env("AZURE_OPENAI_AD_TOKEN", default=None)
+    )
+    """A Microsoft Entra ID token (it expires: prefer a token provider)."""
+    azure_ad_token_provider: Annotated[Callable[[], str] | None, _CallableJson] = Field(
         default=None, exclude=True
     )
+    """Returns an Entra ID token, called on every request (in a thread on the async path)."""
+    azure_ad_async_token_provider: Annotated[Callable[[], Awaitable[str]] | None, _CallableJson] = (
+        Field(default=None, exclude=True)
+    )
+    """Async Entra ID token provider, used on the async path."""
 
-    @property
-    def profile(self) -> ImageModelProfile:
+    @field_validator("azure_endpoint")
+    @classmethod
+    def _no_credentials_in_endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_credentials_in_url(value, "azure_endpoint")
+        return value
+
+    def _resolve_profile(self) -> ImageModelProfile:
         """A deployment name may say nothing of its model: unknown names are taken to be
         the current model, gpt-image-2, unless ``model_family`` says otherwise."""
-        profile = super().profile
+        profile = super()._resolve_profile()
         if profile.permissive and self.model_profile is None and self.model_family is None:
             return get_profile("gpt-image-2").renamed(self.model)
         return profile
@@ -354,23 +616,16 @@ class AzureImageGenerationTool(ImageGenerationTool):
         if not self.azure_endpoint:
             msg = "no Azure endpoint: set AZURE_OPENAI_ENDPOINT or pass azure_endpoint="
             raise ConfigurationError(msg)
+        token_provider = self.azure_ad_token_provider
+        if token_provider is None and self.azure_ad_token is not None:
+            token_provider = self.azure_ad_token.get_secret_value
         return Endpoint.azure(
             self.azure_endpoint,
             deployment=self.model if self.use_deployment_url else None,
             api_version=self.api_version,
             api_key=self.api_key,
-            token_provider=self.azure_ad_token_provider,
+            token_provider=token_provider,
             async_token_provider=self.azure_ad_async_token_provider,
+            headers=self.default_headers,
+            query=self.default_query,
         )
-
-
-# BaseTool.run/arun inspect ``_run``/``_arun`` on every call: their signature (for a
-# ``run_manager`` parameter) and their type hints (for a RunnableConfig-typed parameter, which
-# they do not have). Evaluating the postponed annotations again each time cost ~55 us a call;
-# a precomputed ``__signature__`` and empty runtime annotations answer both in ~6 us. (The
-# annotations in the source still serve type checkers; no parameter is injected by type.)
-for _method in ("_run", "_arun"):
-    _function = vars(ImageGenerationTool)[_method]
-    _function.__signature__ = inspect.signature(_function, eval_str=True)
-    _function.__annotations__ = {}
-del _method, _function

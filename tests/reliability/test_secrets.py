@@ -22,6 +22,7 @@ import pytest
 from langchain_imagegen.errors import (
     APIConnectionError,
     AuthenticationError,
+    ConfigurationError,
     ImageGenError,
     PermissionDeniedError,
     ServerError,
@@ -234,15 +235,32 @@ def test_connection_errors_never_carry_the_key(
     _assert_clean(debug_logs.text)
 
 
-def test_a_key_in_the_base_url_userinfo_is_not_shown(tmp_path: Path) -> None:
+@pytest.mark.parametrize("userinfo", [f"user:{SECRET}", SECRET, f":{SECRET}"])
+def test_a_key_in_the_base_url_userinfo_is_refused_without_echoing_it(
+    tmp_path: Path, userinfo: str
+) -> None:
+    """httpx would send the userinfo as Basic auth instead of the Bearer key, and repr and
+    model_dump_json would show it: the tool refuses the URL, and the error names no secret."""
+    url = f"http://{userinfo}@127.0.0.1:9/v1"
+    with pytest.raises(ConfigurationError, match="must not carry credentials") as raised:
+        ImageGenerationTool(
+            model="gpt-image-1", api_key="sk-irrelevant-0000", base_url=url,
+            output_dir=str(tmp_path),
+        )  # fmt: skip
+    _assert_clean(_everything_about(raised.value))
+    with pytest.raises(ConfigurationError) as raised:
+        AzureImageGenerationTool(model="images", api_key="k", azure_endpoint=url)
+    _assert_clean(_everything_about(raised.value))
+
     tool = ImageGenerationTool(
-        model="gpt-image-1",
-        api_key="sk-irrelevant-0000",
-        base_url=f"http://user:{SECRET}@127.0.0.1:9/v1",
-        output_dir=str(tmp_path),
+        model="gpt-image-1", api_key="sk-irrelevant-0000", output_dir=str(tmp_path)
     )
-    _assert_clean(repr(tool.client.endpoint))
-    _assert_clean(repr(tool.client))
+    with pytest.raises(ConfigurationError) as raised:
+        tool.base_url = url  # an assignment is refused the same way
+    _assert_clean(_everything_about(raised.value))
+    assert tool.base_url == "https://api.openai.com/v1"
+    for text in (repr(tool), tool.model_dump_json(), repr(tool.client)):
+        _assert_clean(text)
 
 
 # --- artifacts and cassettes ------------------------------------------------------------------

@@ -8,7 +8,12 @@ import pytest
 from pydantic import SecretStr
 
 from langchain_imagegen.endpoint import AZURE_DEFAULT_API_VERSION, Endpoint
-from langchain_imagegen.errors import AuthenticationError, InvalidArgumentError
+from langchain_imagegen.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidArgumentError,
+    MissingCredentialError,
+)
 
 KEY = "sk-test-SECRET-0123456789"
 OPENAI_URL = "https://api.openai.com/v1/images/generations"
@@ -191,7 +196,7 @@ class TestAzure:
 
     def test_empty_token_is_an_auth_error(self) -> None:
         endpoint = Endpoint.azure("https://r.openai.azure.com", token_provider=lambda: "")
-        with pytest.raises(AuthenticationError, match="no token"):
+        with pytest.raises(AuthenticationError, match="no key or token"):
             endpoint.headers()
 
     def test_failing_provider_is_an_auth_error_without_its_text(self) -> None:
@@ -203,6 +208,57 @@ class TestAzure:
             endpoint.headers()
         assert KEY not in str(info.value)
         assert isinstance(info.value.__cause__, RuntimeError)
+
+
+class TestApiKeyFunction:
+    """``api_key`` may be a function returning the key, as in langchain-openai."""
+
+    def test_sync_function_called_per_request_on_both_paths(self) -> None:
+        keys = iter(["sk-1", "sk-2"])
+        endpoint = Endpoint.openai(api_key=lambda: next(keys))
+        assert endpoint.headers() == {"Authorization": "Bearer sk-1"}
+        assert endpoint.auth_kind == "token provider"
+
+    async def test_sync_function_runs_off_the_event_loop(self) -> None:
+        import threading
+
+        threads: list[threading.Thread] = []
+
+        def key() -> str:
+            threads.append(threading.current_thread())
+            return "sk-sync"
+
+        endpoint = Endpoint.openai(api_key=key)
+        assert await endpoint.aheaders() == {"Authorization": "Bearer sk-sync"}
+        assert threads
+        assert threads[0] is not threading.main_thread()
+
+    async def test_async_function_serves_only_the_async_path(self) -> None:
+        async def key() -> str:
+            return "sk-async"
+
+        endpoint = Endpoint.openai(api_key=key)
+        assert await endpoint.aheaders() == {"Authorization": "Bearer sk-async"}
+        with pytest.raises(MissingCredentialError, match="use the async API"):
+            endpoint.headers()
+
+
+class TestDefaultHeadersAndQuery:
+    def test_openai(self) -> None:
+        endpoint = Endpoint.openai(
+            "https://gw.example/v1?tenant=a", api_key=KEY,
+            headers={"X-Team": "imaging"}, query={"tenant": "b", "trace": 1},
+        )  # fmt: skip
+        assert endpoint.query == {"tenant": "b", "trace": "1"}
+        assert endpoint.headers()["X-Team"] == "imaging"
+
+    def test_azure(self) -> None:
+        endpoint = Endpoint.azure(
+            "https://r.openai.azure.com", deployment="d", api_key=KEY,
+            headers={"X-Team": "imaging"}, query={"trace": "1"},
+        )  # fmt: skip
+        assert endpoint.query == {"api-version": AZURE_DEFAULT_API_VERSION, "trace": "1"}
+        assert endpoint.headers()["X-Team"] == "imaging"
 
 
 class TestCustomGateway:
@@ -222,7 +278,6 @@ class TestNoLeaks:
             Endpoint.openai(api_key=SecretStr(KEY), organization="org-1"),
             Endpoint.azure("https://r.openai.azure.com", deployment="d", api_key=KEY),
             Endpoint.azure("https://r.openai.azure.com", token_provider=lambda: KEY),
-            Endpoint.openai(f"https://user:{KEY}@gw.example/v1", api_key=KEY),
             Endpoint.openai(f"https://gw.example/v1?key={KEY}", api_key=KEY,
                             headers={"X-Api-Key": KEY}),
         ]  # fmt: skip
@@ -240,11 +295,18 @@ class TestNoLeaks:
         assert "token provider" in repr(endpoints[2])
         assert "'none'" in repr(Endpoint.openai())
 
-    def test_missing_key_message(self) -> None:
-        endpoint = Endpoint.openai(f"https://user:{KEY}@gw.example/v1")
-        with pytest.raises(AuthenticationError) as info:
-            endpoint.headers()
-        assert KEY not in str(info.value)
+    @pytest.mark.parametrize("userinfo", [f"user:{KEY}", KEY])
+    def test_credentials_in_the_url_are_refused_without_echoing_them(self, userinfo: str) -> None:
+        # httpx would send them as Basic auth instead of the configured key.
+        for build in (
+            lambda: Endpoint.openai(f"https://{userinfo}@gw.example/v1", api_key=KEY),
+            lambda: Endpoint.azure(f"https://{userinfo}@r.openai.azure.com", api_key=KEY),
+            lambda: Endpoint(f"https://{userinfo}@gw.example/v1/images/generations"),
+        ):
+            with pytest.raises(ConfigurationError, match="must not carry credentials") as info:
+                build()
+            assert KEY not in str(info.value)
+            assert "gw.example" not in str(info.value)
 
     def test_frozen(self) -> None:
         endpoint = Endpoint.openai(api_key=KEY)

@@ -23,7 +23,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from langchain_imagegen import client as client_module
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import EVENT_NAME, ImageGenerationTool
 from tests.emulator import encode_image
@@ -464,11 +463,11 @@ def test_total_failure_reports_the_actionable_error(make_tool: Any) -> None:
 def test_the_key_never_leaks(
     make_tool: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(client_module, "_sleep", lambda seconds: None)
-
     def echo_key(body: dict[str, Any], k: int) -> httpx.Response:
-        if body["prompt"] == "retry me" and k == 0:
-            return httpx.Response(500, json=error_body(f"upstream said {KEY}"))
+        if body["prompt"] == "retry me" and k == 0:  # retry at once (OpenAI's header)
+            return httpx.Response(
+                500, json=error_body(f"upstream said {KEY}"), headers={"retry-after-ms": "1"}
+            )
         if body["prompt"] == "wrong key":
             return httpx.Response(
                 401, json=error_body(f"Incorrect API key provided: {KEY}.", "invalid_api_key")
