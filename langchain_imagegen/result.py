@@ -2,7 +2,10 @@
 
 Plain pydantic models, so the artifact serialises to JSON (agent state, checkpoints,
 LangSmith) and renders itself in a notebook. No base64 is ever kept here: images are
-files on disk or URLs.
+files on disk or URLs. :class:`ImageGenerationResult` is also a langchain-core
+``Serializable``, so ``langchain_core.load.dumps``/``loads`` of a ToolMessage keep it, and
+:meth:`ImageGenerationResult.from_artifact` restores it from what a LangGraph checkpointer
+gives back (a plain dict).
 """
 
 from __future__ import annotations
@@ -11,12 +14,18 @@ import base64
 import dataclasses
 import datetime as dt
 import html
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from langchain_core.messages import ImageContentBlock, TextContentBlock
+from langchain_core.load.serializable import (
+    Serializable,
+    SerializedConstructor,
+    SerializedNotImplemented,
+)
+from langchain_core.messages import ImageContentBlock, TextContentBlock, ToolMessage
 from langchain_core.messages.content import create_image_block, create_text_block
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from langchain_imagegen.coercion import Adjustment
 
@@ -85,8 +94,14 @@ class RequestRecord(BaseModel):
     """Set when this request failed while others of the same call succeeded."""
 
 
-class ImageGenerationResult(BaseModel):
-    """Everything one call produced."""
+class ImageGenerationResult(Serializable):
+    """Everything one call produced.
+
+    A langchain-core ``Serializable`` (namespace ``langchain_imagegen``), so
+    ``langchain_core.load.dumps`` writes it in full and ``loads`` rebuilds it when allowed
+    to (see ``docs/agents.md``). After a LangGraph checkpoint the ToolMessage artifact is a
+    plain dict: :meth:`from_artifact` turns it back into this class.
+    """
 
     model: str
     prompt: str
@@ -95,7 +110,103 @@ class ImageGenerationResult(BaseModel):
     requests: list[RequestRecord] = Field(default_factory=list)
     adjustments: list[AdjustmentRecord] = Field(default_factory=list)
     usage: dict[str, int] | None = None
+    """Tokens, summed over the requests, when the server reports them (gpt-image models)."""
     elapsed_s: float = 0.0
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        # The default passes nested models and datetimes on as objects, which dumpd can only
+        # write as "not_implemented"; the JSON form of the fields validates back exactly.
+        # cast: mypy checks as Python 3.10, where langchain-core's typing.NotRequired keys
+        # ("name", "graph") read as required.
+        return cast(
+            "SerializedConstructor",
+            {
+                "lc": 1,
+                "type": "constructor",
+                "id": self.lc_id(),
+                "kwargs": self.model_dump(mode="json"),
+            },
+        )
+
+    @classmethod
+    def from_artifact(cls, value: object) -> ImageGenerationResult:
+        """The result back from what you hold after a checkpoint, a JSON store or a reload.
+
+        Accepts a result (returned as is); the tool's ``ToolMessage`` (its ``artifact``); the
+        artifact as a dict, which is what a LangGraph checkpointer restores; a ToolMessage
+        as a dict (``{"type": "tool", "artifact": ...}`` from the LangGraph API, or
+        ``messages_to_dict``'s ``{"type": "tool", "data": {...}}``); and the result or its
+        ToolMessage as ``langchain_core.load.dumpd`` writes them (LangSmith run outputs).
+
+        Raises:
+            TypeError: ``value`` is none of these.
+            ValueError: it is one of these but holds no valid result (an error ToolMessage,
+                another tool's artifact).
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, ToolMessage):
+            return cls._from_message(value.artifact, value.status, value.tool_call_id)
+        if isinstance(value, Mapping):
+            return cls._from_mapping(value, "the artifact dict")
+        raise TypeError(
+            f"ImageGenerationResult.from_artifact takes an ImageGenerationResult, the tool's "
+            f"ToolMessage or its artifact dict, not {type(value).__name__}."
+        )
+
+    @classmethod
+    def _from_message(
+        cls, artifact: object, status: object, tool_call_id: object
+    ) -> ImageGenerationResult:
+        where = f"ToolMessage {tool_call_id!r}"
+        if artifact is None:
+            raise ValueError(
+                f"{where} has no artifact (status {status!r}): it is not a successful "
+                "image generation, so there is no result to restore."
+            )
+        if isinstance(artifact, cls):
+            return artifact
+        if not isinstance(artifact, Mapping):
+            raise ValueError(
+                f"The artifact of {where} is a {type(artifact).__name__}, not an "
+                "image generation result."
+            )
+        return cls._from_mapping(artifact, f"the artifact of {where}")
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any], what: str) -> ImageGenerationResult:
+        if data.get("type") == "tool":  # a message dict
+            fields = data.get("data", data)
+            if isinstance(fields, Mapping):
+                return cls._from_message(
+                    fields.get("artifact"), fields.get("status"), fields.get("tool_call_id")
+                )
+        if data.get("lc") == 1 and data.get("type") == "constructor":  # dumpd's form
+            kind, kwargs = data.get("id"), data.get("kwargs")
+            if isinstance(kwargs, Mapping) and kind == cls.lc_id():
+                data = _unescaped(kwargs)
+            elif (
+                isinstance(kwargs, Mapping)
+                and isinstance(kind, list)
+                and kind[-1:] == ["ToolMessage"]
+            ):
+                return cls._from_message(
+                    kwargs.get("artifact"), kwargs.get("status"), kwargs.get("tool_call_id")
+                )
+            else:
+                raise ValueError(f"{what} is a serialised {kind!r}, not a result.")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}"
+                for error in exc.errors()[:3]
+            )
+            raise ValueError(f"{what} is not an image generation result ({problems}).") from exc
 
     @property
     def shortfall(self) -> int:
@@ -107,16 +218,19 @@ class ImageGenerationResult(BaseModel):
         return [r.error for r in self.requests if r.error]
 
     def to_text(self) -> str:
-        """What the LLM reads: every image's location, revised prompts, every change made."""
+        """What the LLM reads: every image's location, the size produced, the tokens used,
+        revised prompts and every change made. No base64; the same result gives the same
+        text."""
         count = len(self.images)
         lines = [f"Generated {count} image{'s' if count != 1 else ''} with {self.model}."]
+        sizes = {image.size for image in self.images}
+        one_size = sizes.pop() if len(sizes) == 1 else None
         for number, image in enumerate(self.images, start=1):
-            line = f"{number}. {image.location}"
-            if image.path is None and image.expires_at is not None:
-                line += f" (URL expires {image.expires_at:%Y-%m-%d %H:%M} UTC)"
-            if image.revised_prompt:
-                line += f"\n   revised prompt: {image.revised_prompt}"
-            lines.append(line)
+            lines.append(_describe(number, image, with_size=one_size is None))
+        if one_size:
+            lines.append(f"Size: {one_size}.")
+        if self.usage:
+            lines.append(_tokens_used(self.usage))
         if self.shortfall:
             lines.append(
                 f"Asked for {self.images_requested} images but received {count}; "
@@ -126,7 +240,7 @@ class ImageGenerationResult(BaseModel):
         if self.adjustments:
             lines.append("Adjusted to fit the model:")
             lines.extend(f"- {a.describe()}" for a in self.adjustments)
-        return "\n".join(lines)
+        return "\n".join(line for line in lines if line)
 
     def to_content_blocks(
         self, images: Literal["url", "base64"] = "url"
@@ -159,7 +273,10 @@ class ImageGenerationResult(BaseModel):
             source = _data_uri(image) if image.path else image.url
             if not source:
                 continue
-            caption = html.escape(image.revised_prompt or image.location)
+            caption = image.revised_prompt or image.location
+            if image.path is None and image.download_error:
+                caption += f" (download failed: {_short(image.download_error)})"
+            caption = html.escape(caption)
             figures.append(
                 f'<figure style="display:inline-block;margin:4px;max-width:45%">'
                 f'<img src="{html.escape(source)}" style="max-width:100%" alt="{caption}"/>'
@@ -170,6 +287,63 @@ class ImageGenerationResult(BaseModel):
             f"<div><p><b>{html.escape(self.model)}</b>: {html.escape(self.prompt)}</p>"
             f"{''.join(figures)}{f'<ul>{notes}</ul>' if notes else ''}</div>"
         )
+
+
+_NOTE_LIMIT = 160
+"""Characters of a download error kept in the text: enough for the reason, not a page."""
+
+
+def _describe(number: int, image: GeneratedImage, *, with_size: bool) -> str:
+    """One numbered entry: where the image is, then what the LLM should know about it."""
+    notes = []
+    if with_size and image.size:
+        notes.append(image.size)
+    if image.path is None and image.url:
+        if image.download_error:
+            notes.append(f"download failed: {_short(image.download_error)}")
+        if image.expires_at is not None:
+            expires = image.expires_at
+            if expires.tzinfo is not None:
+                expires = expires.astimezone(dt.timezone.utc)
+            notes.append(f"URL expires {expires:%Y-%m-%d %H:%M} UTC")
+    line = f"{number}. {image.location}"
+    if notes:
+        line += f" ({'; '.join(notes)})"
+    if image.revised_prompt:
+        line += f"\n   revised prompt: {image.revised_prompt}"
+    return line
+
+
+def _tokens_used(usage: Mapping[str, int]) -> str:
+    parts = [
+        f"{usage[key]} {label}"
+        for key, label in (("input_tokens", "input"), ("output_tokens", "output"))
+        if key in usage
+    ]
+    total = usage.get("total_tokens")
+    if total is None:
+        return f"Tokens used: {', '.join(parts)}." if parts else ""
+    return f"Tokens used: {total}" + (f" ({', '.join(parts)})" if parts else "") + "."
+
+
+def _short(note: str) -> str:
+    note = " ".join(note.split())
+    return note if len(note) <= _NOTE_LIMIT else note[: _NOTE_LIMIT - 1] + "…"
+
+
+_ESCAPED = "__lc_escaped__"
+"""langchain_core.load.dumpd wraps user dicts that hold an ``"lc"`` key as
+``{"__lc_escaped__": {...}}`` (see the ``langchain_core.load`` module docs)."""
+
+
+def _unescaped(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if len(value) == 1 and _ESCAPED in value:
+            return value[_ESCAPED]
+        return {key: _unescaped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unescaped(item) for item in value]
+    return value
 
 
 def _image_block(

@@ -4,6 +4,7 @@ a vision model (``to_content_blocks``)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -96,3 +97,103 @@ def test_blocks_leave_out_unreachable_images(tmp_path: Path) -> None:
     blocks = _result(gone).to_content_blocks("base64")
     assert [b["type"] for b in blocks] == ["text"]
     assert str(tmp_path / "deleted.png") in blocks[0]["text"]
+
+
+# --- the text the LLM reads -------------------------------------------------------------
+
+
+def test_text_states_the_size_produced(saved: GeneratedImage, remote: GeneratedImage) -> None:
+    same = [image.model_copy(update={"size": "1536x1024"}) for image in (saved, remote)]
+    text = _result(*same).to_text()
+    assert "Size: 1536x1024." in text
+    assert text.count("1536x1024") == 1  # once, not per image
+
+
+def test_text_gives_each_size_when_they_differ(saved: GeneratedImage) -> None:
+    wide = saved.model_copy(update={"size": "1536x1024"})
+    square = saved.model_copy(update={"size": "1024x1024"})
+    unknown = saved.model_copy(update={"size": None})
+    lines = _result(wide, square, unknown).to_text().splitlines()
+    numbered = [line for line in lines if line[:2] in ("1.", "2.", "3.")]
+    assert numbered == [
+        f"1. {saved.path} (1536x1024)",
+        f"2. {saved.path} (1024x1024)",
+        f"3. {saved.path}",
+    ]
+    assert not any(line.startswith("Size:") for line in lines)
+
+
+def test_text_has_no_size_line_when_the_size_is_unknown(saved: GeneratedImage) -> None:
+    assert "Size" not in _result(saved).to_text()
+
+
+@pytest.mark.parametrize(
+    ("usage", "line"),
+    [
+        (
+            {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210},
+            "Tokens used: 4210 (50 input, 4160 output).",
+        ),
+        ({"total_tokens": 7}, "Tokens used: 7."),
+        ({"output_tokens": 3}, "Tokens used: 3 output."),
+    ],
+)
+def test_text_states_the_tokens_reported(
+    saved: GeneratedImage, usage: dict[str, int], line: str
+) -> None:
+    assert line in _result(saved, usage=usage).to_text().splitlines()
+
+
+def test_text_says_nothing_of_tokens_the_server_did_not_report(saved: GeneratedImage) -> None:
+    assert "Tokens" not in _result(saved).to_text()
+    assert "Tokens" not in _result(saved, usage={}).to_text()
+
+
+def test_a_failed_download_is_listed_by_url_with_a_note(tmp_path: Path) -> None:
+    failed = GeneratedImage(
+        url=URL,
+        size="1024x1024",
+        download_error="the image link answered 403\n  (it may have expired)",
+    )
+    text = _result(failed).to_text()
+    (entry,) = [line for line in text.splitlines() if line.startswith("1.")]
+    assert entry == (
+        f"1. {URL} (download failed: the image link answered 403 (it may have expired))"
+    )
+    assert str(tmp_path) not in text
+
+
+def test_a_failed_download_note_stays_short() -> None:
+    failed = GeneratedImage(url=URL, download_error="x" * 5000)
+    (entry,) = [line for line in _result(failed).to_text().splitlines() if line.startswith("1.")]
+    assert len(entry) < len(URL) + 200
+    assert entry.endswith("…)")
+
+
+def test_a_failed_download_keeps_the_expiry_note() -> None:
+    failed = GeneratedImage(
+        url=URL,
+        download_error="too large",
+        expires_at=dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    )
+    assert f"1. {URL} (download failed: too large; URL expires 2026-11-22 01:00 UTC)" in (
+        _result(failed).to_text()
+    )
+
+
+def test_text_is_deterministic_and_free_of_base64(saved: GeneratedImage) -> None:
+    result = _result(
+        saved.model_copy(update={"size": "1024x1024", "quality": "high", "output_format": "png"}),
+        usage={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+    )
+    text = result.to_text()
+    assert text == result.to_text()
+    assert text == ImageGenerationResult.model_validate_json(result.model_dump_json()).to_text()
+    assert base64.b64encode(PNG).decode()[:20] not in text
+    assert "base64" not in text
+
+
+def test_html_notes_a_failed_download() -> None:
+    failed = GeneratedImage(url=URL, download_error="the image link answered 403")
+    page = _result(failed)._repr_html_()
+    assert "download failed: the image link answered 403" in page
