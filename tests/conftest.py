@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_tests.conftest import CustomPersister, CustomSerializer, base_vcr_config
+from langchain_tests.conftest import base_vcr_config
 from vcr import VCR
+
+from tests import readable_yaml
 
 CASSETTE_DIR = Path(__file__).resolve().parents[1] / "cassettes"
 REPLAY_BASE_URL = "http://images.test/v1"
@@ -105,8 +107,10 @@ def _recording(config: pytest.Config) -> bool:
 @pytest.fixture(scope="session")
 def vcr_config() -> dict[str, Any]:
     config = base_vcr_config()
-    config.pop("record_mode")  # else it overrides --record-mode (conventions §5.3)
-    config.pop("cassette_library_dir")  # CWD-relative; vcr_cassette_dir is absolute
+    # pytest-recording lets a ``record_mode`` here override ``--record-mode``, and the
+    # library dir is CWD-relative (``vcr_cassette_dir`` below is absolute).
+    config.pop("record_mode")
+    config.pop("cassette_library_dir")
     config["match_on"] = ["method", "path", "body"]
     config["filter_headers"] = [
         *config["filter_headers"],  # authorization, x-api-key, api-key
@@ -114,8 +118,8 @@ def vcr_config() -> dict[str, Any]:
         ("openai-project", "PLACEHOLDER"),
     ]
     config["before_record_response"] = _shrink_images
-    config["serializer"] = "yaml.gz"
-    config["path_transformer"] = VCR.ensure_suffix(".yaml.gz")
+    config["serializer"] = readable_yaml.NAME
+    config["path_transformer"] = VCR.ensure_suffix(readable_yaml.SUFFIX)
     return config
 
 
@@ -125,8 +129,7 @@ def vcr_cassette_dir() -> str:
 
 
 def pytest_recording_configure(config: pytest.Config, vcr: VCR) -> None:
-    vcr.register_persister(CustomPersister())
-    vcr.register_serializer("yaml.gz", CustomSerializer())
+    vcr.register_serializer(readable_yaml.NAME, readable_yaml.ReadableYamlSerializer)
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,13 @@
-"""Every committed cassette is free of credentials and of full-size images.
+"""Every committed cassette is free of credentials and of full-size images, and reads as text.
 
-Reads ``cassettes/*.yaml.gz`` (gzip + YAML, the langchain-tests ``CustomSerializer``
-format) and plain vcrpy ``cassettes/*.yaml`` files, and inspects every request and response,
-including the base64 (``!!binary``) bodies that a plain ``zcat | grep`` would not see into.
+Inspects every request and response of every ``cassettes/**/*.yaml`` file, including any
+base64 (``!!binary``) body that a plain ``grep`` would not see into, and checks the format
+``tests/readable_yaml.py`` writes: plain YAML (no gzip), JSON bodies as indented text.
 """
 
 from __future__ import annotations
 
-import gzip
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import yaml
 
 from tests.conftest import CASSETTE_DIR
 
-CASSETTES = sorted([*CASSETTE_DIR.glob("*.yaml.gz"), *CASSETTE_DIR.glob("*.yaml")])
+CASSETTES = sorted(CASSETTE_DIR.rglob("*.yaml"))
 MAX_BODY_BYTES = 20 * 1024
 """Base64 images are shrunk to 1x1 stand-ins when recorded (``tests/conftest.py``)."""
 
@@ -36,19 +36,19 @@ SECRETS = [
 Interaction = tuple[dict[str, Any], dict[str, Any]]
 
 
+def _name(path: Path) -> str:
+    return path.relative_to(CASSETTE_DIR).as_posix()
+
+
 def _raw(path: Path) -> str:
-    data = path.read_bytes()
-    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8")
+    return path.read_bytes().decode("utf-8")  # gzip or other binary fails here
 
 
 def _interactions(path: Path) -> list[Interaction]:
-    """(request, response) pairs of either cassette format."""
+    """(request, response) pairs of a vcrpy cassette."""
     data = yaml.safe_load(_raw(path))
-    assert isinstance(data, dict), f"{path.name}: not a cassette"
-    if "interactions" in data:  # vcrpy's own serializer
-        return [(i["request"], i["response"]) for i in data["interactions"]]
-    assert len(data["requests"]) == len(data["responses"]), path.name
-    return list(zip(data["requests"], data["responses"], strict=True))
+    assert isinstance(data, dict), f"{_name(path)}: not a cassette"
+    return [(i["request"], i["response"]) for i in data["interactions"]]
 
 
 def _text(body: Any) -> str:
@@ -78,13 +78,18 @@ def _secrets_in(text: str) -> list[str]:
 
 def test_there_are_cassettes_to_check() -> None:
     assert CASSETTES, f"no cassettes under {CASSETTE_DIR}"
+    others = [p for p in CASSETTE_DIR.rglob("*") if p.is_file() and p.suffix != ".yaml"]
+    assert not others, f"only plain .yaml cassettes (no gzip): {others}"
 
 
-@pytest.mark.parametrize("path", CASSETTES, ids=[p.name for p in CASSETTES])
+IDS = [_name(p) for p in CASSETTES]
+
+
+@pytest.mark.parametrize("path", CASSETTES, ids=IDS)
 def test_cassette_holds_no_credentials(path: Path) -> None:
-    assert not _secrets_in(_raw(path)), f"{path.name}: secret-like text in the YAML"
+    assert not _secrets_in(_raw(path)), f"{_name(path)}: secret-like text in the YAML"
     for number, (request, response) in enumerate(_interactions(path)):
-        where = f"{path.name} interaction {number}"
+        where = f"{_name(path)} interaction {number}"
         for name, values in (request.get("headers") or {}).items():
             if name.lower() in CREDENTIAL_HEADERS:
                 assert values == [PLACEHOLDER], f"{where}: request header {name} = {values}"
@@ -100,10 +105,10 @@ def test_cassette_holds_no_credentials(path: Path) -> None:
             assert not found, f"{where}: secret-like text in the {part}: {found}"
 
 
-@pytest.mark.parametrize("path", CASSETTES, ids=[p.name for p in CASSETTES])
+@pytest.mark.parametrize("path", CASSETTES, ids=IDS)
 def test_cassette_bodies_are_small(path: Path) -> None:
     for number, (request, response) in enumerate(_interactions(path)):
-        where = f"{path.name} interaction {number}"
+        where = f"{_name(path)} interaction {number}"
         assert _size(request["body"]) <= MAX_BODY_BYTES, f"{where}: request body too large"
         size = _size(response["body"])
         assert size <= MAX_BODY_BYTES, f"{where}: {size}-byte response body (shrink images)"
@@ -117,3 +122,27 @@ def test_checks_catch_what_they_look_for() -> None:
     assert not _secrets_in("Bearer PLACEHOLDER")
     assert not _secrets_in("Incorrect API key provided: sk-*****************0000.")
     assert not _secrets_in("https://host/files/img.png?se=2026-01-01&sig=8voIL30LvPMwJiNk%3D")
+
+
+def _is_json(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), (dict, list))
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("path", CASSETTES, ids=IDS)
+def test_cassette_bodies_read_as_text(path: Path) -> None:
+    """JSON requests and responses are stored as indented JSON text; only image downloads
+    may be binary (and those are 1x1 images, see the size check)."""
+    for number, (request, response) in enumerate(_interactions(path)):
+        where = f"{_name(path)} interaction {number}"
+        for part, stored in (("request", request["body"]), ("response", response["body"])):
+            body = stored.get("string") if isinstance(stored, dict) else stored
+            if isinstance(body, bytes):
+                assert body.startswith((b"\x89PNG", b"\xff\xd8\xff", b"RIFF")), (
+                    f"{where}: binary {part} body that is not an image"
+                )
+                continue
+            if body and _is_json(body) and len(body) > 2:
+                assert body.startswith(("{\n", "[\n")), f"{where}: {part} JSON on one line"

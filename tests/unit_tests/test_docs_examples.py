@@ -5,7 +5,7 @@ Conventions (HTML comments on the lines just above a fence; see ``docs/testing.m
 * ```` ```python ```` blocks run in order, in one namespace per file, in a temporary working
   directory, with no network: a block that sends a request without a cassette fails.
   Blocks written as ``>>>`` sessions run as doctests.
-* ``<!-- cassette: NAME -->``: the block's requests replay ``cassettes/docs_NAME.yaml.gz``
+* ``<!-- cassette: NAME -->``: the block's requests replay ``cassettes/docs_NAME.yaml``
   (record them against the emulator with ``--record-mode=once`` or ``rewrite``).
 * ``<!-- output -->`` on a ```` ```text ```` block: the stdout of the block before it, compared
   as doctest output (``...`` matches anything, whitespace is normalised).
@@ -35,10 +35,10 @@ from unittest import mock
 import httpx
 import pytest
 import vcr
-from langchain_tests.conftest import CustomPersister, CustomSerializer
 
 from langchain_imagegen import registry
 from langchain_imagegen.cli import main
+from tests import readable_yaml
 from tests.conftest import CASSETTE_DIR, EMULATOR_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,8 +128,7 @@ class _Cassettes:
         settings = dict(config)
         self.repeats = settings.pop("allow_playback_repeats", True)
         self.vcr = vcr.VCR(**settings, cassette_library_dir=str(CASSETTE_DIR))
-        self.vcr.register_persister(CustomPersister())
-        self.vcr.register_serializer("yaml.gz", CustomSerializer())
+        self.vcr.register_serializer(readable_yaml.NAME, readable_yaml.ReadableYamlSerializer)
         self.record_mode = record_mode
 
     def use(self, name: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -332,8 +331,8 @@ def test_cassette_names_are_unique_and_used() -> None:
     shared = {n for n in names if names.count(n) > 1}
     assert not shared, f"one cassette per block: {shared}"
     recorded = {
-        p.name.removeprefix("docs_").removesuffix(".yaml.gz")
-        for p in CASSETTE_DIR.glob("docs_*.yaml.gz")
+        p.name.removeprefix("docs_").removesuffix(readable_yaml.SUFFIX)
+        for p in CASSETTE_DIR.glob(f"docs_*{readable_yaml.SUFFIX}")
     }
     assert recorded == set(names), "stale or missing docs cassettes"
 

@@ -24,8 +24,10 @@ import pytest
 import yaml
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from vcr.serializers import compat
 
 from tests.conftest import EMULATOR_KEY, _shrink_images
+from tests.readable_yaml import ReadableYamlSerializer
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "docs" / "example.ipynb"
@@ -44,11 +46,14 @@ def _outputs(cell: Any, kind: str) -> list[str]:
 
 
 def _shrink(recorded: Path, target: Path) -> None:
-    """Store 1x1 stand-ins for the images, as every cassette does (tests/conftest.py)."""
+    """Store 1x1 stand-ins for the images, as every cassette does (tests/conftest.py), in
+    the readable format of the other cassettes (tests/readable_yaml.py)."""
     cassette = yaml.safe_load(recorded.read_text(encoding="utf-8"))
     for interaction in cassette["interactions"]:
         _shrink_images(interaction["response"])
-    target.write_text(yaml.safe_dump(cassette, sort_keys=False), encoding="utf-8")
+        for part in ("request", "response"):
+            interaction[part] = compat.convert_to_unicode(interaction[part])
+    target.write_text(ReadableYamlSerializer.serialize(cassette), encoding="utf-8")
 
 
 def _execute(workdir: Path, record_mode: str | None) -> Any:
