@@ -18,13 +18,12 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from langchain_imagegen.errors import (
     AuthenticationError,
-    ConfigurationError,
     InvalidArgumentError,
     MissingCredentialError,
 )
@@ -36,7 +35,7 @@ __all__ = [
     "AsyncTokenProvider",
     "Endpoint",
     "TokenProvider",
-    "refuse_credentials_in_url",
+    "check_url",
 ]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -82,29 +81,32 @@ def _key_and_providers(
     return None, api_key, None  # type: ignore[return-value]
 
 
-def refuse_credentials_in_url(url: str, what: str) -> None:
-    """Raise :class:`ConfigurationError` if ``url`` has user-info (``user:pass@host``).
+def check_url(url: str, what: str) -> SplitResult:
+    """``url`` split, if it is an http(s) URL with a host and no user-info; else
+    :class:`InvalidArgumentError`.
 
-    httpx sends user-info as HTTP Basic auth, not as the configured key, and a URL is shown in
-    reprs, dumps and logs. The message names neither the user-info nor the URL.
+    User-info (``https://key@host``) is refused: httpx would send it as HTTP Basic auth
+    instead of the configured key, and a URL is shown in reprs, dumps and logs. The message
+    names neither the user-info nor the URL.
     """
-    if "@" in urlsplit(url.strip()).netloc:
-        raise ConfigurationError(
+    parts = urlsplit(url.strip())
+    if "@" in parts.netloc:
+        raise InvalidArgumentError(
             f"{what} must not carry credentials before the host ('user:key@'): httpx would "
             "send them as HTTP Basic auth instead of the API key. Remove them from the URL "
             "and pass the key as api_key="
         )
-
-
-def _split(url: str, what: str) -> tuple[str, dict[str, str]]:
-    """``url`` without trailing slash or query, and its query as a dict; http(s) only."""
-    refuse_credentials_in_url(url, what)
-    parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidArgumentError(
             f"{what} must be an http(s) URL with a host, got scheme {parts.scheme!r} "
             f"and host {parts.hostname!r}"
         )
+    return parts
+
+
+def _split(url: str, what: str) -> tuple[str, dict[str, str]]:
+    """``url`` without trailing slash or query, and its query as a dict."""
+    parts = check_url(url, what)
     base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
     return base, dict(parse_qsl(parts.query, keep_blank_values=True))
 
@@ -138,7 +140,7 @@ class Endpoint:
     credential_hint: str = _OPENAI_HINT
 
     def __post_init__(self) -> None:
-        refuse_credentials_in_url(self.url, "the endpoint URL")
+        check_url(self.url, "the endpoint URL")
         if self.api_key is not None and not isinstance(self.api_key, SecretStr):
             object.__setattr__(self, "api_key", SecretStr(self.api_key))
 

@@ -51,7 +51,7 @@ from typing_extensions import Self
 
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, coerce_params
-from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, refuse_credentials_in_url
+from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, check_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
 from langchain_imagegen.registry import ImageModelProfile, get_profile
@@ -532,7 +532,7 @@ class ImageGenerationTool(BaseImageGenerationTool):
     @field_validator("base_url")
     @classmethod
     def _no_credentials_in_base_url(cls, value: str) -> str:
-        refuse_credentials_in_url(value, "base_url")
+        check_url(value, "base_url")
         return value
 
     def _endpoint(self) -> Endpoint:
@@ -601,7 +601,7 @@ class AzureImageGenerationTool(BaseImageGenerationTool):
     @classmethod
     def _no_credentials_in_endpoint(cls, value: str | None) -> str | None:
         if value is not None:
-            refuse_credentials_in_url(value, "azure_endpoint")
+            check_url(value, "azure_endpoint")
         return value
 
     def _resolve_profile(self) -> ImageModelProfile:

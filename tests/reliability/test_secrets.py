@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from langchain_imagegen.errors import (
     APIConnectionError,
     AuthenticationError,
-    ConfigurationError,
     ImageGenError,
     PermissionDeniedError,
     ServerError,
@@ -242,20 +242,20 @@ def test_a_key_in_the_base_url_userinfo_is_refused_without_echoing_it(
     """httpx would send the userinfo as Basic auth instead of the Bearer key, and repr and
     model_dump_json would show it: the tool refuses the URL, and the error names no secret."""
     url = f"http://{userinfo}@127.0.0.1:9/v1"
-    with pytest.raises(ConfigurationError, match="must not carry credentials") as raised:
+    with pytest.raises(ValidationError, match="must not carry credentials") as raised:
         ImageGenerationTool(
             model="gpt-image-1", api_key="sk-irrelevant-0000", base_url=url,
             output_dir=str(tmp_path),
         )  # fmt: skip
     _assert_clean(_everything_about(raised.value))
-    with pytest.raises(ConfigurationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         AzureImageGenerationTool(model="images", api_key="k", azure_endpoint=url)
     _assert_clean(_everything_about(raised.value))
 
     tool = ImageGenerationTool(
         model="gpt-image-1", api_key="sk-irrelevant-0000", output_dir=str(tmp_path)
     )
-    with pytest.raises(ConfigurationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         tool.base_url = url  # an assignment is refused the same way
     _assert_clean(_everything_about(raised.value))
     assert tool.base_url == "https://api.openai.com/v1"
