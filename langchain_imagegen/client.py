@@ -7,17 +7,31 @@ retries per :class:`~langchain_imagegen.retry.RetryPolicy`, maps failures with
 
 Why it looks like this:
 
+* Each operation (generate, download) is written once, as a generator that yields what it
+  needs done (authorise, exchange a request, wait) and receives the outcome; a sync and an
+  async driver do the I/O. This is httpx's ``Auth.auth_flow`` pattern
+  (``sync_auth_flow`` / ``async_auth_flow``): the retry logic cannot drift between the two.
+* One deadline bounds a whole call: every attempt, every wait and every body read. httpx's
+  timeouts are per read, so a server sending a byte every half second would never trip them:
+  bodies are streamed and the deadline checked between chunks, each request's timeouts are
+  capped to the time left, and the async driver also runs each exchange under
+  ``asyncio.wait_for``, an exact bound. (A sync read that began before the deadline can
+  outlive it by at most that read's timeout, itself never longer than the time that was left
+  when the request was sent.)
+* Bodies are capped: a generation answer at :data:`DEFAULT_MAX_RESPONSE_BYTES`, a download
+  at the caller's ``max_bytes``, an error page at 64 KiB, each checked against
+  ``Content-Length`` first and counted while streaming, never read whole into memory first.
 * One lazily created ``httpx.Client`` and one ``httpx.AsyncClient`` per event loop (an
   ``AsyncClient``'s connections belong to the loop that opened them), pooled for 100+
   concurrent requests, so a call costs a dict copy and a POST, not a TLS handshake.
 * Timeout 600 s read / 10 s connect by default: gpt-image-2 at high quality or 4K takes
-  minutes; the 30-120 s defaults of other wrappers are too short (api-facts §1, anchors §0).
+  minutes (docs/models.md); the 30-120 s defaults of other wrappers are too short.
 * The request timeout is always passed per request, so an injected client's own (httpx: 5 s)
   default never cuts a generation short. Injected clients are never closed by us.
 * Downloads never carry the endpoint's credential: image URLs point at third-party storage.
-  Their URLs carry SAS signatures, so messages name only the host.
-* Sleeping goes through the module globals ``_sleep`` / ``_asleep`` and timing through
-  ``_clock``, so tests can patch them without touching ``time`` or ``asyncio``.
+  Their URLs carry SAS signatures, so messages name only ``scheme://host/path``.
+* The clock, ``sleep`` and ``asleep`` are injected like ``rng``, so tests run retries on a
+  fake clock without waiting.
 """
 
 from __future__ import annotations
@@ -31,9 +45,10 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -42,15 +57,15 @@ from langchain_imagegen.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ImageDownloadError,
     InvalidArgumentError,
     MalformedResponseError,
-    StorageError,
     error_from_response,
 )
 from langchain_imagegen.response import ImagesResponse, parse_images_response
 from langchain_imagegen.retry import RetryPolicy, is_retryable_error, next_delay
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "ImagesClient"]
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "ImagesClient"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 #: Enough connections for 100 concurrent generations plus downloads. Only 20 are kept idle
@@ -58,13 +73,26 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 #: so 128 idle ones made 100 concurrent calls take 2.9 s instead of 0.46 s (200 ms server).
 DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=20)
 
+#: The largest legitimate base64 image: the largest size any model accepts (3840x2160,
+#: docs/models.md) as a PNG that does not compress at all (4 bytes a pixel for RGBA, plus one
+#: filter byte a row), with 1 % for PNG chunks and zlib block headers, times 4/3 for base64.
+_LARGEST_B64_IMAGE = math.ceil((3840 * 2160 * 4 + 2160) * 1.01 * 4 / 3)
+#: The cap on a generation's JSON body: 10 such images (the most ``n`` allows), plus 1 MiB for
+#: the JSON around them (revised prompts, usage). About 447 MB; a larger body is refused.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * _LARGEST_B64_IMAGE + 1024 * 1024
+
 _log = logging.getLogger(__name__)
-_sleep = time.sleep
-_asleep = asyncio.sleep
-_clock = time.monotonic
 _NO_HEADERS: Mapping[str, str] = {}
-_DOWNLOAD_CHUNK = 64 * 1024
+_CHUNK = 64 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024  # an error page is read only this far (a snippet is kept)
+_TIMEOUT_PHASE: dict[type[Exception], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+
+_T = TypeVar("_T")
 
 
 def _user_agent() -> str:
@@ -75,16 +103,120 @@ def _user_agent() -> str:
     return f"langchain-imagegen/{version}"
 
 
-# Kept to two: every extra header costs ~2 us per request inside httpx.
+# Kept to two: every extra header is work inside httpx on every request.
 _DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": _user_agent()}
+
+
+# -- what a flow asks its driver to do, and what it gets back ---------------------------------
+
+
+class _Authorize:
+    """Get the endpoint's headers (a fresh token when a provider gives one)."""
+
+
+_AUTHORIZE = _Authorize()
+
+
+@dataclass(frozen=True)
+class _Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """Send one request and read its body: at most ``limit`` bytes of a 2xx, 64 KiB of an
+    error, all before ``deadline``."""
+
+    method: str
+    url: httpx.URL
+    headers: Mapping[str, str]
+    content: bytes | None
+    limit: int
+    deadline: float
+    follow_redirects: bool = False
+
+
+@dataclass(frozen=True)
+class _Received:
+    response: httpx.Response  # status and headers; the stream is closed
+    content: bytes
+    too_large: bool  # a 2xx body over the limit: abandoned, ``content`` is incomplete
+    declared: int | None  # Content-Length, if the server sent one
+
+
+class _DeadlinePassed:
+    """The call's deadline passed before the exchange could finish."""
+
+
+_DEADLINE_PASSED = _DeadlinePassed()
+
+_Step = _Authorize | _Wait | _Exchange
+_Outcome = _Received | httpx.RequestError | _DeadlinePassed
+_Flow = Generator[_Step, Any, _T]
+
+
+class _BodyReader:
+    """Collects a streamed body under a size cap and the call's deadline (sync and async)."""
+
+    def __init__(
+        self, response: httpx.Response, step: _Exchange, clock: Callable[[], float]
+    ) -> None:
+        self.response = response
+        self.deadline = step.deadline
+        self.clock = clock
+        self.success = response.is_success
+        self.limit = step.limit if self.success else _ERROR_BODY_LIMIT
+        declared = response.headers.get("content-length", "")
+        self.declared = int(declared) if declared.isdigit() else None
+        self.buffer = bytearray()
+        self.too_large = self.success and self.declared is not None and self.declared > self.limit
+        self.late = False
+
+    @property
+    def wants_body(self) -> bool:
+        return not self.too_large
+
+    def take(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; whether to read on."""
+        self.buffer += chunk
+        if len(self.buffer) > self.limit:
+            if self.success:
+                self.too_large = True
+            else:
+                del self.buffer[self.limit :]  # an error page: a snippet is enough
+            return False
+        if len(self.buffer) == self.declared:
+            return True  # complete, even if it arrived late: the stream ends here
+        if self.clock() >= self.deadline:
+            self.late = True
+            return False
+        return True
+
+    def outcome(self) -> _Received | _DeadlinePassed:
+        if self.late:
+            return _DEADLINE_PASSED
+        return _Received(self.response, bytes(self.buffer), self.too_large, self.declared)
+
+
+async def _close_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Closes ``client`` when its event loop shuts down (see ``ImagesClient._async_client``)."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class ImagesClient:
     """POST ``/images/generations`` with retries, sync and async, plus capped downloads.
 
     ``generate``/``agenerate`` return an :class:`ImagesResponse` whose ``attempts`` and
-    ``elapsed_s`` say how many HTTP attempts were made and how long it all took. Use as a
-    (async) context manager, or call :meth:`close` / :meth:`aclose`.
+    ``elapsed_s`` say how many HTTP attempts were made and how long it all took. Every call
+    takes a ``deadline`` on :meth:`clock` (default :meth:`deadline`, ``retry.total_budget``
+    from now) that bounds everything it does. Use as a (async) context manager, or call
+    :meth:`close` / :meth:`aclose`.
+
+    ``clock``, ``sleep`` and ``asleep`` default to ``time.monotonic``, ``time.sleep`` and
+    ``asyncio.sleep``; ``max_response_bytes`` caps a generation's JSON body.
     """
 
     def __init__(
@@ -97,20 +229,36 @@ class ImagesClient:
         async_http_client: httpx.AsyncClient | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if max_response_bytes <= 0:
+            raise InvalidArgumentError(
+                f"max_response_bytes must be positive, got {max_response_bytes}"
+            )
         self._endpoint = endpoint
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._limits = limits
         self._rng = rng
+        self._clock = clock
+        self._sleep = sleep
+        self._asleep = asleep
+        self._max_response_bytes = max_response_bytes
         self._url = httpx.URL(endpoint.url, params=endpoint.query or None)
         parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
         self._longest_timeout = max(math.inf if p is None else p for p in parts)
+        self._refresh_token = (
+            endpoint.token_provider is not None or endpoint.async_token_provider is not None
+        )
         self._injected = http_client
         self._ainjected = async_http_client
         self._client: httpx.Client | None = http_client
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
-        self._aclients = weakref.WeakKeyDictionary()
+        self._aclients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     @property
@@ -124,6 +272,14 @@ class ImagesClient:
     @property
     def retry(self) -> RetryPolicy:
         return self._retry
+
+    def clock(self) -> float:
+        """Now, on the clock deadlines are measured on (the injected one)."""
+        return self._clock()
+
+    def deadline(self) -> float:
+        """The deadline of a call starting now: ``retry.total_budget`` seconds away."""
+        return self._clock() + self._retry.total_budget
 
     def __repr__(self) -> str:
         return (
@@ -142,20 +298,31 @@ class ImagesClient:
                 client = self._client
         return client
 
-    def _async_client(self) -> httpx.AsyncClient:
+    async def _async_client(self) -> httpx.AsyncClient:
         if self._ainjected is not None:
             return self._ainjected
         loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            with self._lock:
-                client = self._aclients.get(loop)
-                if client is None:
-                    for old in [lp for lp in self._aclients if lp.is_closed()]:
-                        del self._aclients[old]  # its connections died with its loop
-                    client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)
-                    self._aclients[loop] = client
-        return client
+        entry = self._aclients.get(loop)
+        if entry is not None:
+            return entry[0]
+        with self._lock:
+            entry = self._aclients.get(loop)
+            if entry is None:
+                for old in [lp for lp in self._aclients if lp.is_closed()]:
+                    del self._aclients[old]  # its connections died with its loop
+                client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)
+                # The loop finalises its open async generators when it shuts down
+                # (loop.shutdown_asyncgens(), which asyncio.run calls): one started here,
+                # and kept referenced so it is not finalised sooner, closes the client
+                # there, instead of at garbage collection after the loop is gone.
+                entry = (client, _close_with_loop(client))
+                self._aclients[loop] = entry
+                started = False
+            else:
+                started = True
+        if not started:
+            await entry[1].asend(None)  # runs to its ``yield``: registered with the loop
+        return entry[0]
 
     def close(self) -> None:
         """Close the sync HTTP client we created (injected clients are the caller's)."""
@@ -169,11 +336,10 @@ class ImagesClient:
         self.close()
         if self._ainjected is not None:
             return
-        loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._aclients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+            entry = self._aclients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[1].aclose()  # its ``finally`` closes the client
 
     def __enter__(self) -> ImagesClient:
         return self
@@ -197,147 +363,203 @@ class ImagesClient:
     ) -> None:
         await self.aclose()
 
-    # -- generation --------------------------------------------------------------------------
+    # -- public calls ------------------------------------------------------------------------
 
-    def generate(self, body: dict[str, Any]) -> ImagesResponse:
-        """POST ``body``; retry retryable failures; return the parsed images or raise."""
-        headers = self._headers(self._endpoint.headers())  # no credential: raise, send nothing
-        content = _encode(body)
-        client = self._sync_client()
-        start = _clock()
-        attempt = 1
-        while True:
-            try:
-                response = client.post(
-                    self._url, content=content, headers=headers, timeout=self._budgeted(start)
-                )
-            except httpx.TransportError as exc:
-                error: APIError = self._transport_error(exc)
-                response_headers = _NO_HEADERS
-            except httpx.RequestError as exc:
-                raise self._request_error(exc) from exc
-            else:
-                result = _result(response, attempt, start)
-                if isinstance(result, ImagesResponse):
-                    return result
-                error, response_headers = result, response.headers
-            delay = self._delay(error, response_headers, attempt, start)
-            if delay is None:
-                raise self._scrubbed(error, headers)
-            _sleep(delay)
-            attempt += 1
-            if self._endpoint.token_provider is not None:
-                headers = self._headers(self._endpoint.headers())  # refresh the token
+    def generate(self, body: dict[str, Any], *, deadline: float | None = None) -> ImagesResponse:
+        """POST ``body``; retry retryable failures; return the parsed images or raise.
 
-    async def agenerate(self, body: dict[str, Any]) -> ImagesResponse:
+        ``deadline`` (on :meth:`clock`; default :meth:`deadline`) bounds every attempt, wait
+        and body read; when it passes, :class:`APITimeoutError` is raised.
+        """
+        return self._run(self._generation(body, deadline))
+
+    async def agenerate(
+        self, body: dict[str, Any], *, deadline: float | None = None
+    ) -> ImagesResponse:
         """Async :meth:`generate`."""
-        headers = self._headers(await self._endpoint.aheaders())
-        content = _encode(body)
-        client = self._async_client()
-        start = _clock()
-        attempt = 1
-        while True:
-            try:
-                response = await client.post(
-                    self._url, content=content, headers=headers, timeout=self._budgeted(start)
-                )
-            except httpx.TransportError as exc:
-                error: APIError = self._transport_error(exc)
-                response_headers = _NO_HEADERS
-            except httpx.RequestError as exc:
-                raise self._request_error(exc) from exc
-            else:
-                result = _result(response, attempt, start)
-                if isinstance(result, ImagesResponse):
-                    return result
-                error, response_headers = result, response.headers
-            delay = self._delay(error, response_headers, attempt, start)
-            if delay is None:
-                raise self._scrubbed(error, headers)
-            await _asleep(delay)
-            attempt += 1
-            if self._endpoint.async_token_provider or self._endpoint.token_provider:
-                headers = self._headers(await self._endpoint.aheaders())
+        return await self._arun(self._generation(body, deadline))
 
-    # -- download ----------------------------------------------------------------------------
-
-    def download(self, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
+    def download(
+        self, url: str, *, max_bytes: int, deadline: float | None = None
+    ) -> tuple[bytes, str | None]:
         """GET an image URL (http/https only) into memory, at most ``max_bytes`` bytes.
 
-        Returns ``(content, content_type)``. Raises :class:`StorageError` for another scheme,
-        an oversized body, an error status or an unreachable host (after retries).
+        Returns ``(content, content_type)``. Raises :class:`ImageDownloadError` for every
+        failure: another scheme, an invalid URL, a redirect loop or a redirect off http(s), an
+        oversized body, an error status, an unreachable host (after retries) or the
+        ``deadline`` (as for :meth:`generate`) passing.
         """
-        target = _download_url(url, max_bytes)
-        client = self._sync_client()
-        start = _clock()
+        return self._run(self._download(url, max_bytes, deadline))
+
+    async def adownload(
+        self, url: str, *, max_bytes: int, deadline: float | None = None
+    ) -> tuple[bytes, str | None]:
+        """Async :meth:`download`."""
+        return await self._arun(self._download(url, max_bytes, deadline))
+
+    # -- the flows: what to do, written once ------------------------------------------------
+
+    def _generation(self, body: dict[str, Any], deadline: float | None) -> _Flow[ImagesResponse]:
+        started = self._clock()
+        deadline = started + self._retry.total_budget if deadline is None else deadline
+        content = _encode(body)
+        headers = yield _AUTHORIZE  # no credential: raise before anything is sent
         attempt = 1
         while True:
-            try:
-                with client.stream(
-                    "GET", target, timeout=self._budgeted(start), follow_redirects=True
-                ) as response:
-                    if response.is_success:
-                        _check_length(response, target, max_bytes)
-                        buffer = bytearray()
-                        for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                            buffer += chunk
-                            if len(buffer) > max_bytes:
-                                raise _too_big(target, max_bytes)
-                        return bytes(buffer), response.headers.get("content-type")
-                    head = bytearray()
-                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                        head += chunk
-                        if len(head) >= _ERROR_BODY_LIMIT:
-                            break
-                    error = error_from_response(response.status_code, bytes(head), response.headers)
-                    response_headers: Mapping[str, str] = response.headers
-            except httpx.TransportError as exc:
-                error = self._transport_error(exc, target)
-                response_headers = _NO_HEADERS
-            except httpx.RequestError as exc:
-                raise _download_failed(target, exc) from exc
-            delay = self._delay(error, response_headers, attempt, start)
+            outcome = yield _Exchange(
+                "POST", self._url, headers, content, self._max_response_bytes, deadline
+            )
+            response_headers = _NO_HEADERS
+            if isinstance(outcome, _DeadlinePassed):
+                raise self._deadline_error(f"no usable answer from {self._url.host}", attempt)
+            if isinstance(outcome, _Received):
+                response_headers = outcome.response.headers
+                failure = self._answer(outcome, attempt, self._clock() - started)
+                if isinstance(failure, ImagesResponse):
+                    return failure
+            elif isinstance(outcome, httpx.TransportError):
+                failure = self._transport_error(outcome, self._url)
+            else:
+                raise self._request_error(outcome) from outcome
+            delay = self._delay(failure, response_headers, attempt, deadline)
             if delay is None:
-                raise _download_failed(target, error) from error
-            _sleep(delay)
+                raise self._scrubbed(failure, headers)
+            yield _Wait(delay)
+            attempt += 1
+            if self._refresh_token:
+                headers = yield _AUTHORIZE
+
+    def _download(
+        self, url: str, max_bytes: int, deadline: float | None
+    ) -> _Flow[tuple[bytes, str | None]]:
+        deadline = self.deadline() if deadline is None else deadline
+        target = _download_url(url, max_bytes)
+        attempt = 1
+        while True:
+            outcome = yield _Exchange(
+                "GET", target, _NO_HEADERS, None, max_bytes, deadline, follow_redirects=True
+            )
+            response_headers = _NO_HEADERS
+            if isinstance(outcome, _DeadlinePassed):
+                budget = self._deadline_error("no complete image", attempt)
+                raise _download_failed(target, budget) from budget
+            if isinstance(outcome, _Received):
+                response = outcome.response
+                if response.is_success and outcome.too_large:
+                    raise _too_big(target, max_bytes, outcome.declared)
+                if response.is_success:
+                    return outcome.content, response.headers.get("content-type")
+                failure = error_from_response(
+                    response.status_code, outcome.content, response.headers
+                )
+                response_headers = response.headers
+            elif isinstance(outcome, httpx.UnsupportedProtocol):
+                # The first URL was http(s); only a redirect can lead elsewhere (file://).
+                raise _download_failed(target, "it redirected to a non-http(s) URL") from outcome
+            elif isinstance(outcome, httpx.TooManyRedirects):
+                raise _download_failed(target, "too many redirects (a loop?)") from outcome
+            elif isinstance(outcome, httpx.TransportError):
+                failure = self._transport_error(outcome, target)
+            else:
+                raise _download_failed(target, type(outcome).__name__) from outcome
+            delay = self._delay(failure, response_headers, attempt, deadline)
+            if delay is None:
+                raise _download_failed(target, failure) from failure
+            yield _Wait(delay)
             attempt += 1
 
-    async def adownload(self, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
-        """Async :meth:`download`."""
-        target = _download_url(url, max_bytes)
-        client = self._async_client()
-        start = _clock()
-        attempt = 1
+    # -- the drivers: how, sync and async ---------------------------------------------------
+
+    def _run(self, flow: _Flow[_T]) -> _T:
+        client = self._sync_client()
+        outcome: Any = None
         while True:
             try:
-                async with client.stream(
-                    "GET", target, timeout=self._budgeted(start), follow_redirects=True
-                ) as response:
-                    if response.is_success:
-                        _check_length(response, target, max_bytes)
-                        buffer = bytearray()
-                        async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
-                            buffer += chunk
-                            if len(buffer) > max_bytes:
-                                raise _too_big(target, max_bytes)
-                        return bytes(buffer), response.headers.get("content-type")
-                    head = bytearray()
-                    async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
-                        head += chunk
-                        if len(head) >= _ERROR_BODY_LIMIT:
+                step = flow.send(outcome)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if isinstance(step, _Exchange):
+                outcome = self._exchange(client, step)
+            elif isinstance(step, _Wait):
+                self._sleep(step.seconds)
+                outcome = None
+            else:
+                outcome = self._headers(self._endpoint.headers())
+
+    async def _arun(self, flow: _Flow[_T]) -> _T:
+        client: httpx.AsyncClient | None = None
+        outcome: Any = None
+        while True:
+            try:
+                step = flow.send(outcome)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if isinstance(step, _Exchange):
+                client = client or await self._async_client()
+                outcome = await self._aexchange(client, step)
+            elif isinstance(step, _Wait):
+                await self._asleep(step.seconds)
+                outcome = None
+            else:
+                outcome = self._headers(await self._endpoint.aheaders())
+
+    def _exchange(self, client: httpx.Client, step: _Exchange) -> _Outcome:
+        remaining = step.deadline - self._clock()
+        if remaining <= 0:
+            return _DEADLINE_PASSED
+        request = client.build_request(
+            step.method,
+            step.url,
+            content=step.content,
+            headers=step.headers,
+            timeout=self._timeout_within(remaining),
+        )
+        try:
+            response = client.send(request, stream=True, follow_redirects=step.follow_redirects)
+            try:
+                reader = _BodyReader(response, step, self._clock)
+                if reader.wants_body:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        if not reader.take(chunk):
                             break
-                    error = error_from_response(response.status_code, bytes(head), response.headers)
-                    response_headers: Mapping[str, str] = response.headers
-            except httpx.TransportError as exc:
-                error = self._transport_error(exc, target)
-                response_headers = _NO_HEADERS
-            except httpx.RequestError as exc:
-                raise _download_failed(target, exc) from exc
-            delay = self._delay(error, response_headers, attempt, start)
-            if delay is None:
-                raise _download_failed(target, error) from error
-            await _asleep(delay)
-            attempt += 1
+            finally:
+                response.close()
+        except httpx.RequestError as exc:
+            return self._unless_deadline(exc, remaining)
+        return reader.outcome()
+
+    async def _aexchange(self, client: httpx.AsyncClient, step: _Exchange) -> _Outcome:
+        remaining = step.deadline - self._clock()
+        if remaining <= 0:
+            return _DEADLINE_PASSED
+        request = client.build_request(
+            step.method,
+            step.url,
+            content=step.content,
+            headers=step.headers,
+            timeout=self._timeout_within(remaining),
+        )
+
+        async def exchange() -> _Received | _DeadlinePassed:
+            response = await client.send(
+                request, stream=True, follow_redirects=step.follow_redirects
+            )
+            try:
+                reader = _BodyReader(response, step, self._clock)
+                if reader.wants_body:
+                    async for chunk in response.aiter_bytes(_CHUNK):
+                        if not reader.take(chunk):
+                            break
+            finally:
+                await response.aclose()
+            return reader.outcome()
+
+        try:
+            return await asyncio.wait_for(exchange(), remaining)
+        except asyncio.TimeoutError:
+            return _DEADLINE_PASSED
+        except httpx.RequestError as exc:
+            return self._unless_deadline(exc, remaining)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -346,13 +568,11 @@ class ImagesClient:
         headers.update(endpoint_headers)
         return headers
 
-    def _budgeted(self, start: float) -> httpx.Timeout:
-        """The request timeout, shrunk so the attempt cannot outlive the retry budget."""
-        remaining = self._retry.total_budget - (_clock() - start)
+    def _timeout_within(self, remaining: float) -> httpx.Timeout:
+        """The request timeout, each part shrunk to ``remaining`` seconds if longer."""
         timeout = self._timeout
         if self._longest_timeout <= remaining:
             return timeout
-        remaining = max(remaining, 0.001)
         return httpx.Timeout(
             connect=_cap(timeout.connect, remaining),
             read=_cap(timeout.read, remaining),
@@ -360,28 +580,71 @@ class ImagesClient:
             pool=_cap(timeout.pool, remaining),
         )
 
+    def _unless_deadline(self, exc: httpx.RequestError, remaining: float) -> _Outcome:
+        """``exc``, or the deadline if it is a timeout that was shrunk to the time left."""
+        phase = _TIMEOUT_PHASE.get(type(exc))
+        if phase is not None:
+            configured = getattr(self._timeout, phase)
+            if configured is None or configured > remaining:
+                return _DEADLINE_PASSED
+        return exc
+
+    def _answer(
+        self, received: _Received, attempt: int, elapsed: float
+    ) -> ImagesResponse | APIError:
+        """The parsed images, or the error to raise or retry (returned, not raised: cheaper)."""
+        response = received.response
+        status = response.status_code
+        if not response.is_success:
+            return error_from_response(status, received.content, response.headers)
+        if received.too_large:
+            size = f"{received.declared} bytes" if received.declared is not None else "more"
+            return MalformedResponseError(
+                f"the answer from {self._url.host} is too large ({size}; the limit is "
+                f"{self._max_response_bytes} bytes, max_response_bytes); it was not read",
+                status_code=status,
+                request_id=response.headers.get("x-request-id"),
+            )
+        try:
+            return parse_images_response(
+                status, received.content, response.headers, attempts=attempt, elapsed_s=elapsed
+            )
+        except APIError as error:
+            return error
+
     def _delay(
-        self, error: APIError, headers: Mapping[str, str], attempt: int, start: float
+        self, error: APIError, headers: Mapping[str, str], attempt: int, deadline: float
     ) -> float | None:
         if not is_retryable_error(error, headers):
             return None
-        delay = next_delay(self._retry, attempt, headers, _clock() - start, self._rng)
+        remaining = deadline - self._clock()
+        delay = next_delay(self._retry, attempt, headers, remaining, self._rng)
         if delay is not None:
             _log.info(
                 "image request attempt %d failed (%s, status %s); retrying in %.2fs",
                 attempt,
                 type(error).__name__,
-                error.status,
+                error.status_code,
                 delay,
             )
         return delay
 
+    def _deadline_error(self, what: str, attempt: int) -> APITimeoutError:
+        tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
+        return APITimeoutError(
+            f"{what} within the call's time budget ({self._retry.total_budget:g} s, "
+            f"retry_budget) after {tries}"
+        )
+
     def _scrubbed(self, error: APIError, request_headers: Mapping[str, str]) -> APIError:
-        """Blank the credential if the server echoed it ("Incorrect API key provided: ...")."""
+        """Blank the credential if the server echoed it ("Incorrect API key provided: ...").
+
+        Any configured key, however short: a 3-character test key is still a secret.
+        """
         names = {"authorization", "api-key", self._endpoint.auth_header.lower()}
         for name, value in request_headers.items():
             secret = value.removeprefix("Bearer ").strip()
-            if name.lower() not in names or len(secret) < 8:
+            if name.lower() not in names or not secret:
                 continue
             if secret in error.message:
                 error.message = error.message.replace(secret, "***")
@@ -392,16 +655,15 @@ class ImagesClient:
                     error.body = json.loads(dumped.replace(secret, "***"))
         return error
 
-    def _transport_error(self, exc: httpx.TransportError, url: httpx.URL | None = None) -> APIError:
-        host = (url or self._url).host
+    def _transport_error(self, exc: httpx.TransportError, url: httpx.URL) -> APIError:
         error: APIError
         if isinstance(exc, httpx.TimeoutException):
             error = APITimeoutError(
-                f"no answer from {host} within the timeout ({type(exc).__name__}; "
+                f"no answer from {url.host} within the timeout ({type(exc).__name__}; "
                 f"read timeout {self._timeout.read}s)"
             )
         else:
-            error = APIConnectionError(f"could not reach {host}: {type(exc).__name__}: {exc}")
+            error = APIConnectionError(f"could not reach {url.host}: {type(exc).__name__}: {exc}")
         error.__cause__ = exc
         return error
 
@@ -415,23 +677,6 @@ class ImagesClient:
 
 def _encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _result(response: httpx.Response, attempt: int, start: float) -> ImagesResponse | APIError:
-    """The parsed images, or the error to raise or retry (returned, not raised: cheaper)."""
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            return parse_images_response(
-                status,
-                response.content,
-                response.headers,
-                attempts=attempt,
-                elapsed_s=_clock() - start,
-            )
-        except APIError as error:
-            return error
-    return error_from_response(status, response.content, response.headers)
 
 
 def _cap(value: float | None, limit: float) -> float:
@@ -449,29 +694,30 @@ def _download_url(url: str, max_bytes: int) -> httpx.URL:
     try:
         target = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise StorageError(f"cannot download the image: invalid URL ({exc})") from None
+        raise ImageDownloadError(f"cannot download the image: invalid URL ({exc})") from None
     if target.scheme not in ("http", "https") or not target.host:
-        raise StorageError(
+        raise ImageDownloadError(
             f"cannot download the image: only http(s) URLs are fetched, got scheme "
             f"{target.scheme or '(none)'!r}"
         )
     return target
 
 
-def _check_length(response: httpx.Response, target: httpx.URL, max_bytes: int) -> None:
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_big(target, max_bytes, declared=int(declared))
-
-
-def _too_big(target: httpx.URL, max_bytes: int, declared: int | None = None) -> StorageError:
+def _too_big(target: httpx.URL, max_bytes: int, declared: int | None) -> ImageDownloadError:
     size = f" (declared {declared} bytes)" if declared is not None else ""
-    return StorageError(
+    return ImageDownloadError(
         f"the image at {_where(target)} is larger than the {max_bytes}-byte limit{size}; "
         "download aborted"
     )
 
 
-def _download_failed(target: httpx.URL, cause: BaseException) -> StorageError:
-    detail = str(cause) if isinstance(cause, APIError) else type(cause).__name__
-    return StorageError(f"the image at {_where(target)} could not be downloaded: {detail}")
+def _download_failed(target: httpx.URL, cause: APIError | str) -> ImageDownloadError:
+    """``cause``'s message, status, code and request id, prefixed with what failed."""
+    if isinstance(cause, str):
+        return ImageDownloadError(f"the image at {_where(target)} could not be downloaded: {cause}")
+    return ImageDownloadError(
+        f"the image at {_where(target)} could not be downloaded: {cause.message}",
+        status_code=cause.status_code,
+        code=cause.code,
+        request_id=cause.request_id,
+    )

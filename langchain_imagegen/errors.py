@@ -1,9 +1,33 @@
-"""Every exception the package raises, in one place (as httpx does).
+"""Every exception the package raises, in one place (as httpx and openai-python do).
 
-API errors keep what the server said (status, code, param, type, request id) and carry a
-``hint``: one sentence an LLM can act on. :func:`error_from_response` maps a response to
-the right class, tolerating the gateway deviations of api-facts §7 (no envelope, ``param:
-""``, unknown ``type`` strings, non-JSON bodies).
+The hierarchy::
+
+    ImageGenError                       anything this package raises
+    ├── InvalidArgumentError            (also ValueError) the arguments cannot make a request
+    ├── ConfigurationError              the tool is not set up to reach an endpoint
+    │   └── MissingCredentialError      (also AuthenticationError) no key or token at all
+    ├── StorageError                    (also OSError) the disk: output_dir unwritable or full
+    └── APIError                        the server (or a gateway in front of it) or the link
+        ├── BadRequestError             400/422
+        │   └── ContentPolicyError      the safety system refused the prompt or the image
+        ├── BillingError                the account's billing limit (a 400, not a 429)
+        ├── AuthenticationError         401
+        ├── PermissionDeniedError       403
+        ├── ModelNotFoundError          404 or ``model_not_found``
+        ├── RateLimitError              429, retried first
+        ├── InternalServerError         5xx, 408, 409, retried first
+        ├── MalformedResponseError      a 2xx whose body is not a usable answer
+        │   └── CorruptImageError       an image payload that is truncated or not an image
+        ├── ImageDownloadError          an image URL could not be fetched (the link, not the disk)
+        └── APIConnectionError          no answer: DNS, refused or reset connection
+            └── APITimeoutError         no answer in time, or the call's deadline passed
+
+Names and attributes follow openai-python's ``_exceptions.py`` where the concept is the same:
+an :class:`APIError` has ``message``, ``body``, ``code``, ``param``, ``type``, and, when an HTTP
+answer was received, ``status_code`` and ``request_id``. Every error carries a ``hint``: one
+sentence an LLM can act on. :func:`error_from_response` maps a response to the right class,
+tolerating what gateways do differently from OpenAI (no ``{"error": ...}`` envelope,
+``param: ""``, unknown ``type`` strings, non-JSON bodies).
 """
 
 from __future__ import annotations
@@ -22,14 +46,15 @@ __all__ = [
     "ConfigurationError",
     "ContentPolicyError",
     "CorruptImageError",
+    "ImageDownloadError",
     "ImageGenError",
+    "InternalServerError",
     "InvalidArgumentError",
     "MalformedResponseError",
     "MissingCredentialError",
     "ModelNotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
-    "ServerError",
     "StorageError",
     "error_from_body",
     "error_from_response",
@@ -59,15 +84,9 @@ class ConfigurationError(ImageGenError):
 
 
 class StorageError(ImageGenError, OSError):
-    """An image could not be saved (unwritable or full output_dir, a bad download)."""
+    """An image could not be saved: output_dir is unwritable or full (the disk's problem)."""
 
     hint = "the images were not saved; check output_dir (permissions, free space)"
-
-
-class CorruptImageError(StorageError):
-    """The server sent image data that is truncated, corrupt or not an image at all."""
-
-    hint = "the server sent a damaged image; ask again (nothing was saved for it)"
 
 
 class APIError(ImageGenError):
@@ -79,7 +98,7 @@ class APIError(ImageGenError):
         self,
         message: str,
         *,
-        status: int | None = None,
+        status_code: int | None = None,
         code: str | None = None,
         param: str | None = None,
         type: str | None = None,  # the field's name in the API's error object
@@ -88,16 +107,16 @@ class APIError(ImageGenError):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
+        self.status_code = status_code
         self.code = code
-        self.param = param or None  # gateways send "" (api-facts §7)
+        self.param = param or None  # some gateways send "" for "no parameter"
         self.type = type
         self.request_id = request_id
         self.body = body
 
     def __str__(self) -> str:
         details = [
-            f"HTTP {self.status}" if self.status is not None else "",
+            f"HTTP {self.status_code}" if self.status_code is not None else "",
             self.code or "",
             f"request id {self.request_id}" if self.request_id else "",
         ]
@@ -129,7 +148,7 @@ class ContentPolicyError(BadRequestError):
 
 
 class BillingError(APIError):
-    """The account's billing limit was reached (a 400, not a 429: api-facts §5.2)."""
+    """The account's billing limit was reached (OpenAI answers 400, not 429: docs/models.md)."""
 
     hint = "the account's billing limit is reached; a person must raise it, retrying won't help"
 
@@ -165,17 +184,42 @@ class RateLimitError(APIError):
     hint = "the rate limit is reached; wait a minute before asking for more images"
 
 
-class ServerError(APIError):
+class InternalServerError(APIError):
     """5xx (or 408/409): a server-side failure; retried before this is raised."""
 
     retryable = True
     hint = "the image service failed; try again later"
 
 
+ServerError = InternalServerError
+"""The 0.1.0 name; :class:`InternalServerError` is openai-python's name for it."""
+
+
 class MalformedResponseError(APIError):
     """The server answered 2xx with something that is not a usable ImagesResponse."""
 
     hint = "the image service answered with something unusable; try again later"
+
+
+class CorruptImageError(MalformedResponseError):
+    """The server sent image data that is truncated, corrupt or not an image at all.
+
+    A response error, not a storage one: the payload was damaged before it reached the disk.
+    """
+
+    hint = "the server sent a damaged image; ask again (nothing was saved for it)"
+
+
+class ImageDownloadError(APIError):
+    """An image URL the server returned could not be fetched.
+
+    Raised for every download failure: a non-http(s) or invalid URL, a redirect loop or a
+    redirect to a non-http(s) URL, a body over the size cap, an error status (an expired
+    link's 403), an unreachable host after retries. The link or its server failed, not the
+    disk. Messages name ``scheme://host/path`` only: image URLs carry signatures.
+    """
+
+    hint = "the image was generated but could not be downloaded; its URL may still work"
 
 
 class APIConnectionError(APIError):
@@ -214,7 +258,7 @@ def _text(value: Any) -> str | None:
 
 def _error_object(payload: Any) -> Mapping[str, Any] | None:
     """The error object of a body: enveloped (``{"error": {...}}``), bare (``{"message":
-    ...}``, api-facts §7) or a plain string under ``error``."""
+    ...}``, as some gateways send) or a plain string under ``error``."""
     if not isinstance(payload, Mapping):
         return None
     inner = payload.get("error")
@@ -262,7 +306,7 @@ def error_from_body(
         message = _text(error.get("message")) or "the server reported an error without a message"
     code = _text(error.get("code"))
     fields: dict[str, Any] = {
-        "status": status,
+        "status_code": status,
         "code": code,
         "param": _text(error.get("param")),
         "type": _text(error.get("type")),
@@ -283,7 +327,7 @@ def error_from_body(
     if status == 429 or lowered_code == "rate_limit_exceeded":
         return RateLimitError(message, **fields)
     if status is not None and (status >= 500 or status in (408, 409)):
-        return ServerError(message, **fields)
+        return InternalServerError(message, **fields)
     if status is not None and 200 <= status < 300:
         return MalformedResponseError(message, **fields)
     return BadRequestError(message, **fields)

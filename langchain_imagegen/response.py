@@ -1,11 +1,14 @@
 """Turn a 2xx ``/images/generations`` body into an :class:`ImagesResponse`, or raise.
 
-Lenient where real servers vary (api-facts §4, §7): ``url`` or ``b64_json`` whatever was
-asked for, any string for ``size``/``quality`` (gpt-image-2 custom sizes), and no reliance on
-``revised_prompt``, ``usage`` or the top-level extras. Strict where continuing would hide a
-failure: an ``error`` object inside a 2xx is raised as the error it describes, and a body
-without usable images raises :class:`MalformedResponseError`. One ``json.loads`` and plain
-``isinstance`` checks; no pydantic on this path (the b64 payloads are megabytes).
+Lenient where real servers vary (the OpenAI API reference makes every field of an image
+optional; gateways differ, see docs/models.md): ``url`` or ``b64_json`` whatever was asked for,
+any string for ``size``/``quality`` (gpt-image-2 custom sizes), and no reliance on
+``revised_prompt``, ``usage`` or the top-level extras. An unusable item (``{}``, an empty
+``b64_json``, a ``url`` that is not http(s)) is dropped with a reason and the good ones kept:
+they were generated and billed. Strict where continuing would hide a failure: an ``error``
+object inside a 2xx is raised as the error it describes, and a body without a single usable
+image raises :class:`MalformedResponseError`. One ``json.loads`` and plain ``isinstance``
+checks; no pydantic on this path (the b64 payloads are megabytes).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ _SNIPPET = 200
 
 @dataclass(frozen=True)
 class ReturnedImage:
-    """One ``data[]`` item: at least one of ``b64_json`` and ``url`` is set."""
+    """One usable ``data[]`` item: a non-blank ``b64_json``, an http(s) ``url``, or both."""
 
     b64_json: str | None
     url: str | None
@@ -38,7 +41,10 @@ class ImagesResponse:
 
     ``attempts`` and ``elapsed_s`` are filled in by :class:`~langchain_imagegen.client.
     ImagesClient`: how many HTTP attempts the logical request took (1 = no retry) and the
-    wall time in seconds including retry waits.
+    wall time in seconds including retry waits. ``dropped`` says, for each unusable ``data``
+    item, which one and why (``"data[1]: it has neither `url` nor `b64_json`"``); ``images``
+    holds the others. ``size``, ``quality``, ``background``, ``output_format`` and ``usage``
+    are the response's top-level fields, as the server reported them (``None`` if absent).
     """
 
     created: int | None
@@ -51,6 +57,7 @@ class ImagesResponse:
     request_id: str | None = None
     attempts: int = 1
     elapsed_s: float = 0.0
+    dropped: tuple[str, ...] = ()
 
 
 def _str(value: Any) -> str | None:
@@ -81,7 +88,7 @@ def parse_images_response(
     def malformed(problem: str) -> MalformedResponseError:
         return MalformedResponseError(
             f"the server answered HTTP {status} but {problem}",
-            status=status,
+            status_code=status,
             request_id=request_id,
         )
 
@@ -94,7 +101,7 @@ def parse_images_response(
 
     data = payload.get("data")
     if payload.get("error") or (not isinstance(data, list) and _str(payload.get("message"))):
-        # An error reported with a 2xx status, enveloped or bare (api-facts §7).
+        # An error reported with a 2xx status, enveloped or bare (some gateways do this).
         raw = content[: _SNIPPET * 4].decode("utf-8", errors="replace")
         raise error_from_body(status, payload, request_id=request_id, raw_text=raw)
     if not isinstance(data, list):
@@ -103,16 +110,16 @@ def parse_images_response(
     if not data:
         raise malformed("it returned no images (`data` is empty)")
 
-    images = []
+    images: list[ReturnedImage] = []
+    dropped: list[str] = []
     for index, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise malformed(f"`data[{index}]` is a {type(item).__name__}, not an object")
-        b64 = _str(item.get("b64_json"))
-        url = _str(item.get("url"))
-        if b64 is None and url is None:
-            raise malformed(f"`data[{index}]` has neither `url` nor `b64_json`")
-        revised = item.get("revised_prompt")
-        images.append(ReturnedImage(b64, url, revised if isinstance(revised, str) else None))
+        image_or_reason = _image(item)
+        if isinstance(image_or_reason, str):
+            dropped.append(f"data[{index}]: {image_or_reason}")
+        else:
+            images.append(image_or_reason)
+    if not images:
+        raise malformed(f"it returned no usable image ({'; '.join(dropped)[: _SNIPPET * 2]})")
 
     usage = payload.get("usage")
     return ImagesResponse(
@@ -126,7 +133,26 @@ def parse_images_response(
         request_id=request_id,
         attempts=attempts,
         elapsed_s=elapsed_s,
+        dropped=tuple(dropped),
     )
+
+
+def _image(item: Any) -> ReturnedImage | str:
+    """The usable image in one ``data`` item, or why there is none."""
+    if not isinstance(item, dict):
+        return f"it is a JSON {type(item).__name__}, not an object"
+    b64 = item.get("b64_json")
+    b64 = b64 if isinstance(b64, str) and b64.strip() else None
+    url = _str(item.get("url"))
+    if url is not None and not url.lower().startswith(("https://", "http://")):
+        # Never an image location shown to an LLM: file:///etc/passwd, javascript:, data:.
+        if b64 is None:
+            return "the server returned a non-http(s) URL"
+        url = None
+    if b64 is None and url is None:
+        return "it has neither `url` nor a non-empty `b64_json`"
+    revised = item.get("revised_prompt")
+    return ReturnedImage(b64, url, revised if isinstance(revised, str) else None)
 
 
 def _created(value: Any) -> int | None:

@@ -1,17 +1,18 @@
 """When to retry and how long to wait: pure decisions, no I/O, no clock unless passed one.
 
-The rules copy the official openai-python SDK (api-facts §1): retry 408, 409, 429 and 5xx,
+The rules copy openai-python (``BaseClient._should_retry`` and ``_calculate_retry_timeout`` in
+``openai/_base_client.py``): retry 408, 409, 429 and 5xx,
 honour ``x-should-retry`` from the server, wait what ``Retry-After`` (or ``retry-after-ms``)
 asks for, otherwise back off exponentially (0.5 s doubling to 8 s) with up to 25 % jitter.
 Two deliberate differences, both to keep an agent from hanging:
 
 * a server-requested wait longer than :attr:`RetryPolicy.max_retry_after` means "give up now"
   (a Cloudflare 429 with ``retry-after: 54749`` must not park the agent for 15 hours), and
-* every retry must fit in :attr:`RetryPolicy.total_budget`, the wall-clock budget of one
-  logical request including its waits.
+* every retry must fit before the call's deadline (by default :attr:`RetryPolicy.total_budget`
+  after it started): the wall-clock bound of one logical request including its waits.
 
 Content-policy refusals and billing limits are never retried, whatever their status or
-headers say: the same request cannot succeed (api-facts §5.3).
+headers say: the same request cannot succeed (docs/models.md).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 120.0
     total_budget: float = 900.0
+    """The wall-clock bound, in seconds, of one call: every attempt, wait and body read."""
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -106,7 +108,7 @@ def is_retryable_error(error: BaseException, headers: Mapping[str, str] | None =
     if isinstance(error, (ContentPolicyError, BillingError)) or not isinstance(error, APIError):
         return False
     headers = headers or {}
-    status = error.status
+    status = error.status_code
     if status is not None and not 200 <= status < 300:
         return is_retryable_status(status, headers)
     override = _should_retry_header(headers)
@@ -165,15 +167,15 @@ def next_delay(
     policy: RetryPolicy,
     retry_number: int,
     headers: Mapping[str, str],
-    elapsed: float,
+    remaining: float,
     rng: random.Random | None = None,
 ) -> float | None:
     """Seconds to wait before the ``retry_number``-th retry (1-based), or ``None`` to give up.
 
     Gives up when the retries are spent, when the server asks for a wait longer than
-    ``max_retry_after``, or when the wait would not fit in what remains of ``total_budget``
-    after ``elapsed`` seconds. Whether the failure is retryable at all is
-    :func:`is_retryable_error`'s call, made before this one.
+    ``max_retry_after``, or when the wait would not end before the deadline, ``remaining``
+    seconds away. Whether the failure is retryable at all is :func:`is_retryable_error`'s
+    call, made before this one.
     """
     if retry_number > policy.max_retries:
         return None
@@ -184,6 +186,6 @@ def next_delay(
         delay = requested
     else:
         delay = backoff_delay(policy, retry_number, rng)
-    if delay >= policy.total_budget - elapsed:
+    if delay >= remaining:
         return None
     return delay

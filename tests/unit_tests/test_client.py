@@ -1,6 +1,7 @@
 """ImagesClient over httpx.MockTransport: requests, retries, error mapping, downloads, hygiene.
 
-No real sleeping: ``client._sleep`` / ``client._asleep`` are patched to record the delays.
+No real sleeping: every client runs on a :class:`~tests.fake_time.FakeTime`, which records the
+waits the client decides on (``fake.slept``) and moves its clock on by them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from langchain_imagegen import client as client_module
 from langchain_imagegen.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.endpoint import Endpoint
 from langchain_imagegen.errors import (
@@ -25,14 +25,15 @@ from langchain_imagegen.errors import (
     BadRequestError,
     BillingError,
     ContentPolicyError,
+    ImageDownloadError,
     ImageGenError,
     MalformedResponseError,
     RateLimitError,
     ServerError,
-    StorageError,
 )
 from langchain_imagegen.response import ImagesResponse
 from langchain_imagegen.retry import RetryPolicy
+from tests.fake_time import FakeTime
 
 KEY = "sk-test-SECRET-abcdef0123456789"
 BODY = {"model": "gpt-image-1", "prompt": "a red fox", "n": 1}
@@ -84,22 +85,12 @@ def _never(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"no request should be sent, got {request.method} {request.url}")
 
 
-@pytest.fixture
-def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-
-    async def asleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(client_module, "_sleep", recorded.append)
-    monkeypatch.setattr(client_module, "_asleep", asleep)
-    return recorded
-
-
 def _client(
     handler: Handler,
     endpoint: Endpoint | None = None,
     retry: RetryPolicy | None = None,
+    *,
+    time: FakeTime | None = None,
     **kwargs: Any,
 ) -> ImagesClient:
     transport = httpx.MockTransport(handler)
@@ -108,8 +99,27 @@ def _client(
         retry=retry,
         http_client=httpx.Client(transport=transport),
         async_http_client=httpx.AsyncClient(transport=transport),
+        **(time or FakeTime()).injected(),
         **kwargs,
     )
+
+
+MakeClient = Callable[..., ImagesClient]
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def make(fake: FakeTime) -> MakeClient:
+    """``_client`` on the test's ``fake`` clock, whose ``slept`` the test checks."""
+
+    def make(*args: Any, **kwargs: Any) -> ImagesClient:
+        return _client(*args, time=fake, **kwargs)
+
+    return make
 
 
 def _both(
@@ -122,9 +132,9 @@ def _both(
 # -- success -----------------------------------------------------------------------------------
 
 
-def test_posts_json_with_headers(delays: list[float]) -> None:
+def test_posts_json_with_headers(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, OK, **{"x-request-id": "req_1"}))
-    result = _client(script).generate(BODY)
+    result = make(script).generate(BODY)
     assert result.attempts == 1
     assert result.elapsed_s >= 0
     assert result.request_id == "req_1"
@@ -137,12 +147,12 @@ def test_posts_json_with_headers(delays: list[float]) -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["User-Agent"].startswith("langchain-imagegen/")
     assert request.extensions["timeout"] == DEFAULT_TIMEOUT.as_dict()
-    assert delays == []
+    assert fake.slept == []
 
 
-async def test_async_posts_json_with_headers(delays: list[float]) -> None:
+async def test_async_posts_json_with_headers(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, OK))
-    result = await _client(script).agenerate(BODY)
+    result = await make(script).agenerate(BODY)
     assert result.attempts == 1
     assert json.loads(script.requests[0].content) == BODY
     assert script.requests[0].headers["Authorization"] == f"Bearer {KEY}"
@@ -158,41 +168,41 @@ def test_default_timeout_is_sized_for_slow_models() -> None:
 # -- retries -----------------------------------------------------------------------------------
 
 
-def test_429_then_200_takes_two_attempts(delays: list[float]) -> None:
+def test_429_then_200_takes_two_attempts(fake: FakeTime, make: MakeClient) -> None:
     for call in ("sync", "async"):
-        delays.clear()
+        fake.slept.clear()
         script = Script(_json(429, {"error": {"message": "slow"}}, **{"retry-after": "3"}),
                         _json(200, OK))  # fmt: skip
-        client = _client(script)
+        client = make(script)
         result = client.generate(BODY) if call == "sync" else asyncio.run(client.agenerate(BODY))
         assert result.attempts == 2
         assert script.calls == 2
-        assert delays == [3.0]
+        assert fake.slept == [3.0]
 
 
-def test_429_without_retry_after_backs_off(delays: list[float]) -> None:
+def test_429_without_retry_after_backs_off(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(429, {"error": {"message": "slow"}}), _json(200, OK))
-    assert _client(script).generate(BODY).attempts == 2
-    assert len(delays) == 1
-    assert 0.375 <= delays[0] <= 0.5
+    assert make(script).generate(BODY).attempts == 2
+    assert len(fake.slept) == 1
+    assert 0.375 <= fake.slept[0] <= 0.5
 
 
-def test_5xx_retried_until_spent(delays: list[float]) -> None:
-    for run in _both(_client(script := Script(_json(503, {"error": {"message": "busy"}}))), BODY):
-        delays.clear()
+def test_5xx_retried_until_spent(fake: FakeTime, make: MakeClient) -> None:
+    for run in _both(make(script := Script(_json(503, {"error": {"message": "busy"}}))), BODY):
+        fake.slept.clear()
         script.requests.clear()
         with pytest.raises(ServerError, match="busy"):
             run()
         assert script.calls == 3  # 1 + max_retries
-        assert len(delays) == 2
-        assert 0.375 <= delays[0] <= 0.5
-        assert 0.75 <= delays[1] <= 1.0
+        assert len(fake.slept) == 2
+        assert 0.375 <= fake.slept[0] <= 0.5
+        assert 0.75 <= fake.slept[1] <= 1.0
 
 
-def test_max_retries_zero(delays: list[float]) -> None:
+def test_max_retries_zero(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(500, {"error": {"message": "x"}}))
     with pytest.raises(ServerError):
-        _client(script, retry=RetryPolicy(max_retries=0)).generate(BODY)
+        make(script, retry=RetryPolicy(max_retries=0)).generate(BODY)
     assert script.calls == 1
 
 
@@ -208,59 +218,54 @@ def test_max_retries_zero(delays: list[float]) -> None:
     ],
 )  # fmt: skip
 def test_never_retried(
-    delays: list[float], status: int, payload: Any, error_type: type[APIError]
+    fake: FakeTime, make: MakeClient, status: int, payload: Any, error_type: type[APIError]
 ) -> None:
     script = Script(_json(status, payload))
-    for run in _both(_client(script)):
+    for run in _both(make(script)):
         script.requests.clear()
         with pytest.raises(error_type):
             run()
         assert script.calls == 1
-    assert delays == []
+    assert fake.slept == []
 
 
-def test_cloudflare_429_beyond_cap_is_not_retried(delays: list[float]) -> None:
+def test_cloudflare_429_beyond_cap_is_not_retried(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.Response(429, text="error code: 1015", headers={"retry-after": "54749"}))
     with pytest.raises(RateLimitError, match="error code: 1015"):
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     assert script.calls == 1
-    assert delays == []
+    assert fake.slept == []
 
 
-def test_x_should_retry_false(delays: list[float]) -> None:
+def test_x_should_retry_false(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(503, {"error": {"message": "no"}}, **{"x-should-retry": "false"}))
     with pytest.raises(ServerError):
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     assert script.calls == 1
 
 
-def test_budget_stops_retries(delays: list[float]) -> None:
+def test_budget_stops_retries(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(429, {"error": {"message": "slow"}}, **{"retry-after": "6"}))
     with pytest.raises(RateLimitError):
-        _client(script, retry=RetryPolicy(total_budget=5.0)).generate(BODY)
+        make(script, retry=RetryPolicy(total_budget=5.0)).generate(BODY)
     assert script.calls == 1
-    assert delays == []
+    assert fake.slept == []
 
 
-def test_budget_accounts_for_elapsed_time(
-    delays: list[float], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(client_module, "_clock", lambda: now[0])
-
+def test_budget_accounts_for_elapsed_time(fake: FakeTime, make: MakeClient) -> None:
     def slow_503(request: httpx.Request) -> httpx.Response:
-        now[0] += 40.0  # each attempt takes 40 s
+        fake.advance(40.0)  # each attempt takes 40 s
         return _json(503, {"error": {"message": "busy"}}, **{"retry-after": "5"})
 
     with pytest.raises(ServerError):
-        _client(slow_503, retry=RetryPolicy(max_retries=5, total_budget=100.0)).generate(BODY)
+        make(slow_503, retry=RetryPolicy(max_retries=5, total_budget=100.0)).generate(BODY)
     # after 40 s: wait 5 (fits); after 80 s: 5 + 80 = 85 < 100 fits; then 120 s elapsed > budget
-    assert delays == [5.0, 5.0]
+    assert fake.slept == [5.0, 5.0]
 
 
-def test_attempt_timeout_shrinks_to_budget(delays: list[float]) -> None:
+def test_attempt_timeout_shrinks_to_budget(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, OK))
-    _client(script, retry=RetryPolicy(total_budget=30.0)).generate(BODY)
+    make(script, retry=RetryPolicy(total_budget=30.0)).generate(BODY)
     timeout = script.requests[0].extensions["timeout"]
     assert timeout["read"] == pytest.approx(30.0, abs=0.5)
     assert timeout["connect"] == 10.0
@@ -269,11 +274,11 @@ def test_attempt_timeout_shrinks_to_budget(delays: list[float]) -> None:
 # -- error mapping -----------------------------------------------------------------------------
 
 
-def test_502_html_body(delays: list[float]) -> None:
+def test_502_html_body(fake: FakeTime, make: MakeClient) -> None:
     html = "<html><head><title>502 Bad Gateway</title></head><body>" + "nginx " * 300
     script = Script(httpx.Response(502, text=html, headers={"content-type": "text/html"}))
     with pytest.raises(ServerError) as info:
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     message = str(info.value)
     assert "HTTP 502" in message
     assert "502 Bad Gateway" in message
@@ -281,49 +286,49 @@ def test_502_html_body(delays: list[float]) -> None:
     assert script.calls == 3
 
 
-def test_200_carrying_error(delays: list[float]) -> None:
+def test_200_carrying_error(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, POLICY))
-    for run in _both(_client(script)):
+    for run in _both(make(script)):
         script.requests.clear()
         with pytest.raises(ContentPolicyError) as info:
             run()
-        assert info.value.status == 200
+        assert info.value.status_code == 200
         assert script.calls == 1
 
 
-def test_200_rate_limit_error_body_is_retried(delays: list[float]) -> None:
+def test_200_rate_limit_error_body_is_retried(fake: FakeTime, make: MakeClient) -> None:
     script = Script(
         _json(200, {"error": {"code": "rate_limit_exceeded", "message": "slow"}}), _json(200, OK)
     )
-    assert _client(script).generate(BODY).attempts == 2
+    assert make(script).generate(BODY).attempts == 2
 
 
-def test_invalid_json_200(delays: list[float]) -> None:
+def test_invalid_json_200(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.Response(200, text="{not json"))
     with pytest.raises(MalformedResponseError, match=r"HTTP 200.*not JSON: \{not json"):
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     assert script.calls == 1
 
 
-def test_error_body_without_envelope(delays: list[float]) -> None:
+def test_error_body_without_envelope(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(400, {"message": "Your request was rejected (request id: 7)"}))
     with pytest.raises(BadRequestError, match="request id: 7"):
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
 
 
-def test_request_id_kept(delays: list[float]) -> None:
+def test_request_id_kept(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(400, {"error": {"message": "bad"}}, **{"x-request-id": "req_42"}))
     with pytest.raises(BadRequestError) as info:
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     assert info.value.request_id == "req_42"
 
 
 # -- transport failures ------------------------------------------------------------------------
 
 
-def test_connect_error_retried_then_raised(delays: list[float]) -> None:
+def test_connect_error_retried_then_raised(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.ConnectError("[Errno 111] Connection refused"))
-    for run in _both(_client(script)):
+    for run in _both(make(script)):
         script.requests.clear()
         with pytest.raises(APIConnectionError) as info:
             run()
@@ -333,36 +338,36 @@ def test_connect_error_retried_then_raised(delays: list[float]) -> None:
         assert script.calls == 3
 
 
-def test_read_timeout_becomes_api_timeout(delays: list[float]) -> None:
+def test_read_timeout_becomes_api_timeout(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.ReadTimeout("timed out"))
     with pytest.raises(APITimeoutError) as info:
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     assert isinstance(info.value.__cause__, httpx.ReadTimeout)
     assert script.calls == 3
 
 
-def test_reset_then_success(delays: list[float]) -> None:
+def test_reset_then_success(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.RemoteProtocolError("peer closed connection"), _json(200, OK))
-    result = _client(script).generate(BODY)
+    result = make(script).generate(BODY)
     assert result.attempts == 2
     assert script.calls == 2
 
 
-def test_decoding_error_is_not_retried(delays: list[float]) -> None:
+def test_decoding_error_is_not_retried(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.DecodingError("bad gzip"))
     with pytest.raises(MalformedResponseError):
-        _client(script).generate(BODY)
+        make(script).generate(BODY)
     assert script.calls == 1
 
 
 # -- endpoints and credentials -----------------------------------------------------------------
 
 
-def test_azure_deployment(delays: list[float]) -> None:
+def test_azure_deployment(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, OK))
     endpoint = Endpoint.azure("https://res.openai.azure.com/", deployment="img",
                               api_version="2025-04-01-preview", api_key=SecretStr(KEY))  # fmt: skip
-    _client(script, endpoint).generate(BODY)
+    make(script, endpoint).generate(BODY)
     request = script.requests[0]
     assert request.url.path == "/openai/deployments/img/images/generations"
     assert request.url.params["api-version"] == "2025-04-01-preview"
@@ -370,11 +375,11 @@ def test_azure_deployment(delays: list[float]) -> None:
     assert "authorization" not in request.headers
 
 
-def test_azure_v1(delays: list[float]) -> None:
+def test_azure_v1(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, OK))
     endpoint = Endpoint.azure("https://res.openai.azure.com/openai/v1/", api_version="preview",
                               api_key=KEY)  # fmt: skip
-    _client(script, endpoint).generate({**BODY, "model": "my-deployment"})
+    make(script, endpoint).generate({**BODY, "model": "my-deployment"})
     request = script.requests[0]
     assert str(request.url) == (
         "https://res.openai.azure.com/openai/v1/images/generations?api-version=preview"
@@ -382,7 +387,7 @@ def test_azure_v1(delays: list[float]) -> None:
     assert json.loads(request.content)["model"] == "my-deployment"
 
 
-def test_token_provider_called_per_request_and_retry(delays: list[float]) -> None:
+def test_token_provider_called_per_request_and_retry(fake: FakeTime, make: MakeClient) -> None:
     issued: list[str] = []
 
     def provider() -> str:
@@ -390,14 +395,14 @@ def test_token_provider_called_per_request_and_retry(delays: list[float]) -> Non
         return issued[-1]
 
     script = Script(_json(503, {"error": {"message": "x"}}), _json(200, OK), _json(200, OK))
-    client = _client(script, Endpoint.azure("https://r.openai.azure.com", token_provider=provider))
+    client = make(script, Endpoint.azure("https://r.openai.azure.com", token_provider=provider))
     client.generate(BODY)
     client.generate(BODY)
     sent = [r.headers["Authorization"] for r in script.requests]
     assert sent == ["Bearer tok-0", "Bearer tok-1", "Bearer tok-2"]
 
 
-async def test_async_token_provider(delays: list[float]) -> None:
+async def test_async_token_provider(fake: FakeTime, make: MakeClient) -> None:
     count = 0
 
     async def provider() -> str:
@@ -407,7 +412,7 @@ async def test_async_token_provider(delays: list[float]) -> None:
 
     script = Script(_json(200, OK))
     endpoint = Endpoint.azure("https://r.openai.azure.com", async_token_provider=provider)
-    client = _client(script, endpoint)
+    client = make(script, endpoint)
     await client.agenerate(BODY)
     await client.agenerate(BODY)
     assert [r.headers["Authorization"] for r in script.requests] == [
@@ -436,7 +441,7 @@ def test_repr_has_no_secret() -> None:
     assert KEY not in repr(azure)
 
 
-def _every_error(delays: list[float]) -> list[ImageGenError]:
+def _every_error() -> list[ImageGenError]:
     echo = {"error": {"code": "invalid_api_key", "message": f"Incorrect API key provided: {KEY}."}}
     handlers: list[Handler] = [
         Script(_json(401, echo)),
@@ -461,8 +466,8 @@ def _every_error(delays: list[float]) -> list[ImageGenError]:
     return errors
 
 
-def test_no_secret_in_any_error(delays: list[float]) -> None:
-    errors = _every_error(delays)
+def test_no_secret_in_any_error() -> None:
+    errors = _every_error()
     assert len(errors) == 32
     for error in errors:
         assert KEY not in str(error)
@@ -472,10 +477,10 @@ def test_no_secret_in_any_error(delays: list[float]) -> None:
             assert KEY not in json.dumps(error.body)
 
 
-def test_echoed_key_is_scrubbed(delays: list[float]) -> None:
+def test_echoed_key_is_scrubbed(fake: FakeTime, make: MakeClient) -> None:
     echo = {"error": {"code": "invalid_api_key", "message": f"Incorrect API key provided: {KEY}."}}
     with pytest.raises(AuthenticationError) as info:
-        _client(Script(_json(401, echo))).generate(BODY)
+        make(Script(_json(401, echo))).generate(BODY)
     assert "Incorrect API key provided: ***." in str(info.value)
 
 
@@ -497,7 +502,7 @@ def test_async_client_is_per_event_loop() -> None:
     client = ImagesClient(Endpoint.openai(api_key=KEY))
 
     async def grab() -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        return client._async_client(), client._async_client()
+        return await client._async_client(), await client._async_client()
 
     first_loop, second_loop = asyncio.new_event_loop(), asyncio.new_event_loop()
     try:
@@ -506,7 +511,9 @@ def test_async_client_is_per_event_loop() -> None:
         b1, _ = second_loop.run_until_complete(grab())
         assert a1 is a2
         assert b1 is not a1
-        assert list(client._aclients.values()) == [b1]  # the closed loop's client was dropped
+        assert [entry[0] for entry in client._aclients.values()] == [
+            b1
+        ]  # the closed loop's client was dropped
         second_loop.run_until_complete(client.aclose())
         assert b1.is_closed
         assert len(client._aclients) == 0
@@ -516,7 +523,7 @@ def test_async_client_is_per_event_loop() -> None:
 
 async def test_aclose_closes_own_clients() -> None:
     client = ImagesClient(Endpoint.openai(api_key=KEY))
-    sync, aclient = client._sync_client(), client._async_client()
+    sync, aclient = client._sync_client(), await client._async_client()
     async with client:
         pass
     assert sync.is_closed
@@ -528,7 +535,7 @@ async def test_injected_clients_are_not_closed() -> None:
     sync, aclient = httpx.Client(transport=transport), httpx.AsyncClient(transport=transport)
     async with ImagesClient(Endpoint.openai(api_key=KEY), http_client=sync,
                             async_http_client=aclient) as client:  # fmt: skip
-        assert client._async_client() is aclient
+        assert await client._async_client() is aclient
         await client.agenerate(BODY)
     assert not sync.is_closed
     assert not aclient.is_closed
@@ -538,9 +545,9 @@ async def test_injected_clients_are_not_closed() -> None:
     assert client._sync_client() is sync
 
 
-async def test_hundred_concurrent_requests(delays: list[float]) -> None:
+async def test_hundred_concurrent_requests(fake: FakeTime, make: MakeClient) -> None:
     script = Script(_json(200, OK))
-    client = _client(script)
+    client = make(script)
     results = await asyncio.gather(*(client.agenerate(BODY) for _ in range(100)))
     assert len(results) == 100
     assert script.calls == 100
@@ -561,11 +568,11 @@ async def _achunks(total: int, size: int = 1000) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def test_download(delays: list[float]) -> None:
+def test_download(fake: FakeTime, make: MakeClient) -> None:
     script = Script(
         httpx.Response(200, content=b"\x89PNG....", headers={"content-type": "image/png"})
     )
-    client = _client(script)
+    client = make(script)
     assert client.download(IMAGE_URL, max_bytes=100) == (b"\x89PNG....", "image/png")
     assert asyncio.run(client.adownload(IMAGE_URL, max_bytes=100)) == (b"\x89PNG....", "image/png")
     request = script.requests[0]
@@ -575,17 +582,17 @@ def test_download(delays: list[float]) -> None:
     assert "api-key" not in request.headers
 
 
-def test_download_rejects_declared_oversize(delays: list[float]) -> None:
+def test_download_rejects_declared_oversize(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.Response(200, content=b"x" * 101))
-    client = _client(script)
-    with pytest.raises(StorageError, match="larger than the 100-byte limit") as info:
+    client = make(script)
+    with pytest.raises(ImageDownloadError, match="larger than the 100-byte limit") as info:
         client.download(IMAGE_URL, max_bytes=100)
     assert "SAS-SIGNATURE" not in str(info.value)
-    with pytest.raises(StorageError, match="100-byte limit"):
+    with pytest.raises(ImageDownloadError, match="100-byte limit"):
         asyncio.run(client.adownload(IMAGE_URL, max_bytes=100))
 
 
-def test_download_aborts_streamed_oversize(delays: list[float]) -> None:
+def test_download_aborts_streamed_oversize(fake: FakeTime, make: MakeClient) -> None:
     served: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -596,22 +603,22 @@ def test_download_aborts_streamed_oversize(delays: list[float]) -> None:
 
         return httpx.Response(200, content=stream())  # chunked: no content-length
 
-    with pytest.raises(StorageError, match="5000-byte limit"):
-        _client(handler).download(IMAGE_URL, max_bytes=5000)
+    with pytest.raises(ImageDownloadError, match="5000-byte limit"):
+        make(handler).download(IMAGE_URL, max_bytes=5000)
     assert sum(served) < 100_000  # aborted early, not read to the end
 
 
-async def test_adownload_aborts_streamed_oversize(delays: list[float]) -> None:
+async def test_adownload_aborts_streamed_oversize(fake: FakeTime, make: MakeClient) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=_achunks(1_000_000))
 
-    with pytest.raises(StorageError, match="5000-byte limit"):
-        await _client(handler).adownload(IMAGE_URL, max_bytes=5000)
+    with pytest.raises(ImageDownloadError, match="5000-byte limit"):
+        await make(handler).adownload(IMAGE_URL, max_bytes=5000)
 
 
-def test_download_exactly_at_limit(delays: list[float]) -> None:
+def test_download_exactly_at_limit(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.Response(200, content=b"x" * 100))
-    assert _client(script).download(IMAGE_URL, max_bytes=100)[0] == b"x" * 100
+    assert make(script).download(IMAGE_URL, max_bytes=100)[0] == b"x" * 100
 
 
 @pytest.mark.parametrize(
@@ -620,9 +627,9 @@ def test_download_exactly_at_limit(delays: list[float]) -> None:
 )
 def test_download_scheme_check(url: str) -> None:
     client = _client(_never)
-    with pytest.raises(StorageError, match=r"http\(s\)"):
+    with pytest.raises(ImageDownloadError, match=r"http\(s\)"):
         client.download(url, max_bytes=100)
-    with pytest.raises(StorageError, match=r"http\(s\)"):
+    with pytest.raises(ImageDownloadError, match=r"http\(s\)"):
         asyncio.run(client.adownload(url, max_bytes=100))
 
 
@@ -631,35 +638,35 @@ def test_download_bad_max_bytes() -> None:
         _client(_never).download(IMAGE_URL, max_bytes=0)
 
 
-def test_download_error_status(delays: list[float]) -> None:
+def test_download_error_status(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.Response(403, text="<Error><Code>AuthenticationFailed</Code></Error>"))
-    with pytest.raises(StorageError, match="AuthenticationFailed") as info:
-        _client(script).download(IMAGE_URL, max_bytes=100)
+    with pytest.raises(ImageDownloadError, match="AuthenticationFailed") as info:
+        make(script).download(IMAGE_URL, max_bytes=100)
     assert "blob.example/private/img.png" in str(info.value)
     assert "SAS-SIGNATURE" not in str(info.value)
     assert script.calls == 1
-    with pytest.raises(StorageError, match="AuthenticationFailed"):
-        asyncio.run(_client(script).adownload(IMAGE_URL, max_bytes=100))
+    with pytest.raises(ImageDownloadError, match="AuthenticationFailed"):
+        asyncio.run(make(script).adownload(IMAGE_URL, max_bytes=100))
     assert script.calls == 2
 
 
-def test_download_retries_transient_failures(delays: list[float]) -> None:
+def test_download_retries_transient_failures(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.Response(503, text="busy"), httpx.ConnectError("reset"),
                     httpx.Response(200, content=b"img"))  # fmt: skip
-    assert _client(script).download(IMAGE_URL, max_bytes=100) == (b"img", None)
+    assert make(script).download(IMAGE_URL, max_bytes=100) == (b"img", None)
     assert script.calls == 3
-    assert len(delays) == 2
+    assert len(fake.slept) == 2
 
 
-async def test_adownload_unreachable(delays: list[float]) -> None:
+async def test_adownload_unreachable(fake: FakeTime, make: MakeClient) -> None:
     script = Script(httpx.ConnectError("refused"))
-    with pytest.raises(StorageError, match="could not be downloaded") as info:
-        await _client(script).adownload(IMAGE_URL, max_bytes=100)
+    with pytest.raises(ImageDownloadError, match="could not be downloaded") as info:
+        await make(script).adownload(IMAGE_URL, max_bytes=100)
     assert isinstance(info.value.__cause__, APIConnectionError)
     assert script.calls == 3
 
 
-def test_download_error_body_is_not_read_to_the_end(delays: list[float]) -> None:
+def test_download_error_body_is_not_read_to_the_end(fake: FakeTime, make: MakeClient) -> None:
     served: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -670,6 +677,6 @@ def test_download_error_body_is_not_read_to_the_end(delays: list[float]) -> None
 
         return httpx.Response(404, content=stream())
 
-    with pytest.raises(StorageError, match="HTTP 404"):
-        _client(handler).download(IMAGE_URL, max_bytes=100)
+    with pytest.raises(ImageDownloadError, match="HTTP 404"):
+        make(handler).download(IMAGE_URL, max_bytes=100)
     assert sum(served) < 1_000_000

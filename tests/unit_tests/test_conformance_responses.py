@@ -61,7 +61,7 @@ def _check_success(ex: RecordedExchange, result: ImagesResponse) -> None:
 
 
 def _check_error(ex: RecordedExchange, error: APIError) -> None:
-    assert error.status == ex.status
+    assert error.status_code == ex.status
     if ex.status == 401:
         assert type(error) is AuthenticationError
         assert error.code == "invalid_api_key"

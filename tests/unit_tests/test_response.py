@@ -71,19 +71,21 @@ def test_url_or_b64_whatever_was_asked() -> None:
 
 def test_missing_optional_fields_and_odd_types() -> None:
     result = _parse(
-        {"created": "yesterday", "data": [{"url": "u", "revised_prompt": 3}], "usage": []}
+        {"created": "yesterday", "data": [{"url": "https://x/u", "revised_prompt": 3}], "usage": []}
     )
     assert result.created is None
     assert result.usage is None
     assert result.images[0].revised_prompt is None
-    assert _parse({"created": 12.0, "data": [{"url": "u"}]}).created == 12
+    assert _parse({"created": 12.0, "data": [{"url": "https://x/u"}]}).created == 12
 
 
 def test_azure_extras_are_tolerated() -> None:
     result = _parse(
         {
             "created": 1,
-            "data": [{"url": "u", "prompt_filter_results": {}, "content_filter_results": {}}],
+            "data": [
+                {"url": "https://x/u", "prompt_filter_results": {}, "content_filter_results": {}}
+            ],
         },
         headers={"apim-request-id": "azure-1"},
     )
@@ -91,12 +93,14 @@ def test_azure_extras_are_tolerated() -> None:
 
 
 def test_httpx_headers_are_accepted() -> None:
-    result = _parse({"data": [{"url": "u"}]}, headers=httpx.Headers({"X-Request-Id": "r"}))  # type: ignore[arg-type]
+    result = _parse(
+        {"data": [{"url": "https://x/u"}]}, headers=httpx.Headers({"X-Request-Id": "r"})
+    )  # type: ignore[arg-type]
     assert result.request_id == "r"
 
 
 def test_null_error_key_is_not_an_error() -> None:
-    assert _parse({"data": [{"url": "u"}], "error": None}).images
+    assert _parse({"data": [{"url": "https://x/u"}], "error": None}).images
 
 
 class TestErrorsInside2xx:
@@ -111,7 +115,7 @@ class TestErrorsInside2xx:
         }
         with pytest.raises(ContentPolicyError) as info:
             _parse(body, headers={"x-request-id": "req_9"})
-        assert info.value.status == 200
+        assert info.value.status_code == 200
         assert info.value.request_id == "req_9"
 
     def test_azure_legacy_shape(self) -> None:
@@ -145,7 +149,7 @@ class TestMalformed:
         assert "not JSON" in message
         assert "<html><body>Gateway says hi" in message
         assert len(message) < 400
-        assert info.value.status == 200
+        assert info.value.status_code == 200
 
     def test_empty_body(self) -> None:
         with pytest.raises(MalformedResponseError, match="empty body"):
@@ -159,7 +163,7 @@ class TestMalformed:
         with pytest.raises(MalformedResponseError, match="JSON list"):
             _parse([1, 2])
 
-    @pytest.mark.parametrize("data", [None, {"url": "u"}, "u"])
+    @pytest.mark.parametrize("data", [None, {"url": "https://x/u"}, "u"])
     def test_data_missing_or_not_a_list(self, data: Any) -> None:
         body: dict[str, Any] = {"created": 1}
         if data is not None:
@@ -169,21 +173,89 @@ class TestMalformed:
 
     def test_siliconflow_shape_is_malformed(self) -> None:
         with pytest.raises(MalformedResponseError, match="images"):
-            _parse({"images": [{"url": "u"}], "created": 1})
+            _parse({"images": [{"url": "https://x/u"}], "created": 1})
 
     def test_empty_data(self) -> None:
         with pytest.raises(MalformedResponseError, match="no images"):
             _parse({"created": 1, "data": []})
 
-    def test_item_without_image_names_index(self) -> None:
-        body = {"data": [{"url": "u"}, {"revised_prompt": "x"}, {"url": "v"}]}
-        with pytest.raises(MalformedResponseError, match=r"data\[1\]"):
+    def test_no_usable_item_names_each_and_why(self) -> None:
+        body = {"data": [{"revised_prompt": "x"}, {"url": "file:///etc/passwd"}]}
+        with pytest.raises(MalformedResponseError, match="no usable image") as info:
             _parse(body)
+        assert "data[0]: it has neither `url` nor a non-empty `b64_json`" in str(info.value)
+        assert "data[1]: the server returned a non-http(s) URL" in str(info.value)
+        assert "/etc/passwd" not in str(info.value)
 
     def test_item_with_empty_values(self) -> None:
         with pytest.raises(MalformedResponseError, match=r"data\[0\]"):
             _parse({"data": [{"url": "", "b64_json": None}]})
 
     def test_item_not_an_object(self) -> None:
-        with pytest.raises(MalformedResponseError, match=r"data\[0\]` is a str"):
+        with pytest.raises(MalformedResponseError, match=r"data\[0\]: it is a JSON str"):
             _parse({"data": ["https://x"]})
+
+
+# -- one bad item does not discard the good ones -----------------------------------------------
+
+
+def test_unusable_items_are_dropped_with_a_reason_and_the_good_ones_kept() -> None:
+    result = _parse(
+        {
+            "data": [
+                {},
+                {"b64_json": ""},
+                {"b64_json": " \n"},
+                {"url": "file:///etc/passwd"},
+                {"url": "javascript:alert(1)"},
+                {"b64_json": "QUJD", "revised_prompt": "kept"},
+                None,
+                {"url": "https://x/ok.png"},
+            ]
+        }
+    )
+    assert [(i.b64_json, i.url) for i in result.images] == [
+        ("QUJD", None),
+        (None, "https://x/ok.png"),
+    ]
+    assert result.images[0].revised_prompt == "kept"
+    assert result.dropped == (
+        "data[0]: it has neither `url` nor a non-empty `b64_json`",
+        "data[1]: it has neither `url` nor a non-empty `b64_json`",
+        "data[2]: it has neither `url` nor a non-empty `b64_json`",
+        "data[3]: the server returned a non-http(s) URL",
+        "data[4]: the server returned a non-http(s) URL",
+        "data[6]: it is a JSON NoneType, not an object",
+    )
+
+
+def test_a_good_response_drops_nothing() -> None:
+    assert _parse({"data": [{"b64_json": "QUJD"}, {"url": "HTTPS://X/u"}]}).dropped == ()
+
+
+def test_a_non_http_url_beside_base64_is_never_kept_as_a_location() -> None:
+    result = _parse({"data": [{"b64_json": "QUJD", "url": "file:///etc/passwd"}]})
+    assert result.images[0].b64_json == "QUJD"
+    assert result.images[0].url is None
+    assert result.dropped == ()
+
+
+def test_top_level_fields_are_carried() -> None:
+    usage = {"input_tokens": 10, "output_tokens": 4160, "total_tokens": 4170}
+    result = _parse(
+        {
+            "data": [{"b64_json": "QUJD"}],
+            "size": "1536x1024",
+            "quality": "high",
+            "background": "transparent",
+            "output_format": "webp",
+            "usage": usage,
+        }
+    )
+    assert (result.size, result.quality, result.background, result.output_format) == (
+        "1536x1024",
+        "high",
+        "transparent",
+        "webp",
+    )
+    assert result.usage == usage

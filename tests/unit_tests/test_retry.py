@@ -56,19 +56,19 @@ class TestRetryableError:
     def test_transient_classes(self) -> None:
         assert is_retryable_error(APIConnectionError("reset"))
         assert is_retryable_error(APITimeoutError("slow"))
-        assert is_retryable_error(RateLimitError("slow down", status=429))
-        assert is_retryable_error(ServerError("boom", status=502))
+        assert is_retryable_error(RateLimitError("slow down", status_code=429))
+        assert is_retryable_error(ServerError("boom", status_code=502))
 
     @pytest.mark.parametrize(
         "error",
         [
-            BadRequestError("bad", status=400),
-            ContentPolicyError("no", status=400, code="content_policy_violation"),
-            BillingError("pay", status=400, code="billing_hard_limit_reached"),
-            AuthenticationError("key", status=401),
-            PermissionDeniedError("verify", status=403),
-            ModelNotFoundError("gone", status=404),
-            MalformedResponseError("junk", status=200),
+            BadRequestError("bad", status_code=400),
+            ContentPolicyError("no", status_code=400, code="content_policy_violation"),
+            BillingError("pay", status_code=400, code="billing_hard_limit_reached"),
+            AuthenticationError("key", status_code=401),
+            PermissionDeniedError("verify", status_code=403),
+            ModelNotFoundError("gone", status_code=404),
+            MalformedResponseError("junk", status_code=200),
         ],
     )
     def test_never_retried(self, error: Exception) -> None:
@@ -82,14 +82,16 @@ class TestRetryableError:
 
     def test_policy_and_billing_ignore_x_should_retry(self) -> None:
         yes = {"x-should-retry": "true"}
-        assert not is_retryable_error(ContentPolicyError("no", status=400), yes)
-        assert not is_retryable_error(BillingError("pay", status=400), yes)
-        assert is_retryable_error(BadRequestError("bad", status=400), yes)
-        assert not is_retryable_error(ServerError("x", status=500), {"x-should-retry": "false"})
+        assert not is_retryable_error(ContentPolicyError("no", status_code=400), yes)
+        assert not is_retryable_error(BillingError("pay", status_code=400), yes)
+        assert is_retryable_error(BadRequestError("bad", status_code=400), yes)
+        assert not is_retryable_error(
+            ServerError("x", status_code=500), {"x-should-retry": "false"}
+        )
 
     def test_error_inside_2xx_uses_class(self) -> None:
-        assert is_retryable_error(RateLimitError("slow", status=200))
-        assert not is_retryable_error(MalformedResponseError("junk", status=200))
+        assert is_retryable_error(RateLimitError("slow", status_code=200))
+        assert not is_retryable_error(MalformedResponseError("junk", status_code=200))
 
     def test_not_an_api_error(self) -> None:
         assert not is_retryable_error(ValueError("x"))
@@ -148,39 +150,40 @@ class TestBackoff:
 
 class TestNextDelay:
     def test_backoff_without_header(self) -> None:
-        delay = next_delay(RetryPolicy(), 1, {}, 0.0, random.Random(0))
+        delay = next_delay(RetryPolicy(), 1, {}, 900.0, random.Random(0))
         assert delay is not None
         assert 0.375 <= delay <= 0.5
 
     def test_retries_spent(self) -> None:
         policy = RetryPolicy(max_retries=2)
-        assert next_delay(policy, 2, {}, 0.0) is not None
-        assert next_delay(policy, 3, {}, 0.0) is None
-        assert next_delay(RetryPolicy(max_retries=0), 1, {}, 0.0) is None
+        assert next_delay(policy, 2, {}, 900.0) is not None
+        assert next_delay(policy, 3, {}, 900.0) is None
+        assert next_delay(RetryPolicy(max_retries=0), 1, {}, 900.0) is None
 
     def test_honours_retry_after(self) -> None:
-        assert next_delay(RetryPolicy(), 1, {"retry-after": "20"}, 0.0) == 20.0
-        assert next_delay(RetryPolicy(), 1, {"retry-after-ms": "1500"}, 0.0) == 1.5
+        assert next_delay(RetryPolicy(), 1, {"retry-after": "20"}, 900.0) == 20.0
+        assert next_delay(RetryPolicy(), 1, {"retry-after-ms": "1500"}, 900.0) == 1.5
 
     def test_retry_after_at_the_cap_is_honoured(self) -> None:
-        assert next_delay(RetryPolicy(), 1, {"retry-after": "120"}, 0.0) == 120.0
+        assert next_delay(RetryPolicy(), 1, {"retry-after": "120"}, 900.0) == 120.0
 
     def test_retry_after_beyond_cap_gives_up(self) -> None:
-        # Cloudflare's 1015 block answers retry-after: 54749 (api-facts §5.2).
-        assert next_delay(RetryPolicy(), 1, {"retry-after": "54749"}, 0.0) is None
-        assert next_delay(RetryPolicy(max_retry_after=5), 1, {"retry-after": "6"}, 0.0) is None
+        # Cloudflare's 1015 rate-limit block answers retry-after: 54749 (15 hours).
+        assert next_delay(RetryPolicy(), 1, {"retry-after": "54749"}, 900.0) is None
+        assert next_delay(RetryPolicy(max_retry_after=5), 1, {"retry-after": "6"}, 900.0) is None
 
     def test_non_positive_retry_after_uses_backoff(self) -> None:
-        delay = next_delay(RetryPolicy(), 2, {"retry-after": "0"}, 0.0, random.Random(0))
+        delay = next_delay(RetryPolicy(), 2, {"retry-after": "0"}, 900.0, random.Random(0))
         assert delay is not None
         assert 0.75 <= delay <= 1.0
 
-    def test_budget_exhausted(self) -> None:
-        policy = RetryPolicy(total_budget=100.0)
-        assert next_delay(policy, 1, {"retry-after": "30"}, 60.0) == 30.0
-        assert next_delay(policy, 1, {"retry-after": "30"}, 75.0) is None
-        assert next_delay(policy, 1, {}, 100.0) is None
-        assert next_delay(policy, 1, {}, 250.0) is None
+    def test_wait_must_end_before_the_deadline(self) -> None:
+        policy = RetryPolicy()
+        assert next_delay(policy, 1, {"retry-after": "30"}, remaining=40.0) == 30.0
+        assert next_delay(policy, 1, {"retry-after": "30"}, remaining=25.0) is None
+        assert next_delay(policy, 1, {"retry-after": "30"}, remaining=30.0) is None
+        assert next_delay(policy, 1, {}, remaining=0.0) is None
+        assert next_delay(policy, 1, {}, remaining=-150.0) is None
 
 
 def test_policy_defaults_match_openai_python() -> None:
