@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from langchain_imagegen.capabilities import capability_table_markdown
+from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.errors import (
     APIConnectionError,
     AuthenticationError,

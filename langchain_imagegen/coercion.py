@@ -227,9 +227,9 @@ class _Coercer:
     # --- what goes in ---------------------------------------------------------------------
 
     def sanitise(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Adjustment]]:
-        """``values`` with every string made sendable, and what was changed, by key (recorded
-        by :meth:`report_sanitised` if the value is used). A key that cannot be sent names
-        no parameter this tool knows, so it is dropped."""
+        """``values`` with every string made sendable, and what was changed, by key (reported
+        if the value is sent). A key that cannot be sent names no parameter this tool knows,
+        so it is dropped."""
         clean: dict[str, Any] = {}
         changes: dict[str, Adjustment] = {}
         for key, value in values.items():
@@ -253,12 +253,6 @@ class _Coercer:
                     "cannot encode, such as half of an emoji",
                 )
         return clean, changes
-
-    def report_sanitised(self, changes: list[Adjustment], since: int) -> None:
-        """Put the sanitising changes of values still in use first: one dropped since
-        adjustment ``since`` is reported by its drop alone."""
-        dropped = {a.field for a in self.adjustments[since:] if a.applied is None}
-        self.adjustments[:0] = [a for a in changes if a.field not in dropped]
 
     def unsupported(self, field: str) -> str | None:
         """Why this model never gets ``field`` (``None``: it takes the field)."""
@@ -287,30 +281,23 @@ class _Coercer:
         missing, reason = reasons.get(field, (False, ""))
         return reason if missing else None
 
-    def take_proposal(
-        self, proposed: Mapping[str, Any], fixed: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """The part of the LLM's proposal it may set: fields its schema offers and the
-        developer did not fix. Everything else is dropped and reported."""
-        offered = self.profile.llm_fields()
-        taken: dict[str, Any] = {}
-        for key, value in proposed.items():
-            target = "size" if key in _SIZE_HINT_KEYS else key
-            if key == "model":
-                self.model(value)
-            elif target in fixed:
-                self.drop(key, value, f"{target} is set by the developer")
-            elif target in offered:
-                taken[key] = value
-            elif key in _STREAM_FIELDS:
-                self.not_streamed(value, key)
-            elif (why := self.unsupported(target)) is not None:
-                self.drop(key, value, why if target == key else f"not a parameter; {why}")
-            elif key in _FIELDS:
-                self.drop(key, value, f"only the developer sets {key}")
-            else:
-                self.drop(key, value, "not a parameter of the Images API")
-        return taken
+    def refusal(self, key: str, developer: Mapping[str, Any]) -> str | None:
+        """Why the LLM may not set ``key`` (``None``: it may, or coercion decides later).
+
+        The LLM sets only what its args schema offers (:meth:`ImageModelProfile.llm_fields`)
+        and the developer did not fix; size hints count as ``size``."""
+        target = "size" if key in _SIZE_HINT_KEYS else key
+        if key == "model" or key in _STREAM_FIELDS:
+            return None  # never sent from a proposal; their handlers say why
+        if target in developer:
+            return f"{target} is set by the developer"
+        if target in self.profile.llm_fields():
+            return None
+        if (why := self.unsupported(target)) is not None:
+            return why if target == key else f"not a parameter of the Images API; {why}"
+        if key in _FIELDS:
+            return f"only the developer sets {key}"
+        return None  # not an API parameter: dropped as such
 
     # --- fields ---------------------------------------------------------------------------
 
@@ -568,10 +555,14 @@ class _Coercer:
             "n",
             granted,
             counts[0] if len(set(counts)) == 1 else counts,
-            f"{self.profile.name} makes at most {per_request} image(s) per request, so "
+            f"{self.profile.name} makes at most {_images(per_request)} per request, so "
             f"the {granted} images are requested in {calls} parallel requests",
         )
         return counts
+
+
+def _images(count: int) -> str:
+    return "1 image" if count == 1 else f"{count} images"
 
 
 def _as_float(value: Any) -> float | None:
@@ -646,16 +637,24 @@ def coerce_params(
     coercer.body["model"] = profile.name
     developer, developer_changes = coercer.sanitise(fixed or {})
     proposal, proposal_changes = coercer.sanitise(proposed)
-    taken = coercer.take_proposal(proposal, developer)
+    refusals = {key: coercer.refusal(key, developer) for key in proposal}
+    taken = {key: value for key, value in proposal.items() if refusals[key] is None}
     values = {**taken, **developer}
-    since = len(coercer.adjustments)
     coercer.prompt(values.get("prompt"))
     size_hint: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in ("prompt", "n"):
+    # Proposal order first (refused keys reported where they were proposed), then the
+    # developer's keys: a key set by both is taken from the developer.
+    entries = [
+        *((key, value, refusals[key]) for key, value in proposal.items() if key not in developer),
+        *((key, value, refusals[key]) for key, value in proposal.items() if key in developer),
+        *((key, value, None) for key, value in developer.items()),
+    ]
+    for key, value, refusal in entries:
+        if refusal is not None:
+            coercer.drop(key, value, refusal)
+        elif key in ("prompt", "n"):
             continue
-        handler = _FIELDS.get(key)
-        if handler is not None:
+        elif (handler := _FIELDS.get(key)) is not None:
             handler(coercer, value)
         elif key in _SIZE_HINT_KEYS:
             size_hint[key] = value
@@ -665,10 +664,11 @@ def coerce_params(
         coercer.size_hint(size_hint, values.get("size"))
     coercer.fix_transparency()
     counts = coercer.count(values.get("n"))
-    coercer.report_sanitised(
-        [c for k, c in proposal_changes.items() if k in taken] + [*developer_changes.values()],
-        since,
-    )
+    # Sanitising is reported for values that were sent; a dropped value's drop says it all.
+    sent = {*coercer.body, *(("n",) if counts else ())}
+    changes = [c for k, c in proposal_changes.items() if k not in developer]
+    changes += developer_changes.values()
+    coercer.adjustments[:0] = [change for change in changes if change.field in sent]
     body = coercer.body
     requests = (body,) if counts is None else tuple({**body, "n": count} for count in counts)
     return CoercionResult(profile, requests, tuple(coercer.adjustments))

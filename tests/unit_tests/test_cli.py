@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from langchain_imagegen import tool as tool_module
-from langchain_imagegen.capabilities import capability_table_markdown
+from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.cli import EXIT_CODES, main
 from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import encode_image

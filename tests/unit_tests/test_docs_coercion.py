@@ -6,26 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import doctest
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from langchain_imagegen import registry
-from langchain_imagegen.capabilities import (
+from langchain_imagegen.coercion import coerce_params
+from langchain_imagegen.model_table import (
     COLUMNS,
-    TABLE_END,
-    TABLE_START,
     capability_rows,
     capability_table_markdown,
     default_profiles,
-    main,
-    replace_table,
 )
-from langchain_imagegen.coercion import coerce_params
 from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ImageModelProfile, ModelRegistry
+from scripts.capabilities import TABLE_END, TABLE_START, main, replace_table
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "coercion.md"
-REGENERATE = "python -m langchain_imagegen.capabilities --write docs/coercion.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "coercion.md"
+REGENERATE = "python scripts/capabilities.py --write docs/coercion.md"
 _CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -139,6 +139,13 @@ def test_default_table_uses_the_registry() -> None:
     assert default_profiles()[-1] is GATEWAY_PROFILE
 
 
+def test_the_doc_tool_is_not_part_of_the_installed_package() -> None:
+    """Runtime and tooling apart: the doc refresher lives in scripts/, not in the wheel."""
+    package = ROOT / "langchain_imagegen"
+    assert not (package / "capabilities.py").exists()
+    assert "TABLE_START" not in "".join(p.read_text("utf-8") for p in package.glob("*.py"))
+
+
 # --- regeneration -----------------------------------------------------------------------------
 
 
@@ -170,3 +177,18 @@ def test_write_refuses_a_document_without_markers(tmp_path: Path) -> None:
 def test_main_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     assert capsys.readouterr().out == capability_table_markdown() + "\n"
+
+
+def test_the_script_runs_from_the_repository_root(tmp_path: Path) -> None:
+    """The command the docs give, run as a maintainer runs it (a subprocess, no sockets)."""
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"{TABLE_START}\n{TABLE_END}\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "scripts/capabilities.py", "--write", str(doc)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert capability_table_markdown() in doc.read_text(encoding="utf-8")

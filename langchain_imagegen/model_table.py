@@ -1,32 +1,22 @@
 """The per-model capability table, rendered from the registry (never written by hand).
 
 :func:`capability_rows` turns profiles into rows of display strings;
-:func:`capability_table_markdown` renders them as a Markdown table. ``docs/coercion.md``
-embeds the table between :data:`TABLE_START` and :data:`TABLE_END`; regenerate it with::
-
-    python -m langchain_imagegen.capabilities --write docs/coercion.md
-
-Without arguments the module prints the table.
+:func:`capability_table_markdown` renders them as a Markdown table. ``langchain-imagegen
+models`` prints it, and ``scripts/capabilities.py`` keeps the copy in ``docs/coercion.md`` in
+step with it.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ImageModelProfile
 
 __all__ = [
     "COLUMNS",
-    "TABLE_END",
-    "TABLE_START",
     "capability_rows",
     "capability_table_markdown",
     "default_profiles",
-    "main",
-    "replace_table",
 ]
 
 COLUMNS: tuple[str, ...] = (
@@ -43,8 +33,6 @@ COLUMNS: tuple[str, ...] = (
     "revised prompt",
     "shutdown / replacement",
 )
-TABLE_START = "<!-- capability-table:start -->"
-TABLE_END = "<!-- capability-table:end -->"
 _NONE = "—"  # not sent to this model
 
 
@@ -140,53 +128,3 @@ def capability_table_markdown(profiles: Iterable[ImageModelProfile] | None = Non
     ]
     lines += ["| " + " | ".join(_cell(row[c]) for c in COLUMNS) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def replace_table(document: str, table: str) -> str:
-    """``document`` with the text between the markers replaced by ``table``.
-
-    Raises:
-        ValueError: the markers are missing or out of order.
-    """
-    start = document.find(TABLE_START)
-    end = document.find(TABLE_END)
-    if start < 0 or end < start:
-        msg = f"expected {TABLE_START} ... {TABLE_END} in the document"
-        raise ValueError(msg)
-    head = document[: start + len(TABLE_START)]
-    return f"{head}\n{table}\n{document[end:]}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the table, or with ``--write FILE`` refresh it between the markers in FILE."""
-    parser = argparse.ArgumentParser(
-        prog="python -m langchain_imagegen.capabilities",
-        description="Print the per-model capability table, or refresh it inside a document.",
-    )
-    parser.add_argument(
-        "--write",
-        metavar="FILE",
-        type=Path,
-        help=f"replace the table between {TABLE_START} and {TABLE_END} in FILE",
-    )
-    args = parser.parse_args(argv)
-    table = capability_table_markdown()
-    if args.write is None:
-        sys.stdout.write(table + "\n")
-        return 0
-    path: Path = args.write
-    before = path.read_text(encoding="utf-8")
-    try:
-        after = replace_table(before, table)
-    except ValueError as exc:
-        parser.error(f"{path}: {exc}")
-    if after != before:
-        path.write_text(after, encoding="utf-8")
-        sys.stdout.write(f"updated the capability table in {path}\n")
-    else:
-        sys.stdout.write(f"{path} is up to date\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
