@@ -41,17 +41,20 @@ class GeneratedImage(BaseModel):
     """Absolute path of the saved file, when the image was saved."""
     mime_type: str | None = None
     size: str | None = None
-    """``WxH`` as requested or as reported by the server."""
+    """``WxH`` as the server reported it, else as requested (None for ``auto``)."""
     revised_prompt: str | None = None
     size_bytes: int | None = None
     """Size of the saved file in bytes."""
     sha256: str | None = None
     quality: str | None = None
-    """``quality`` as the response reported it (gpt-image models), else None."""
+    """``quality`` as the response reported it, else None (the OpenAI API reference
+    lists it in the gpt-image models' response)."""
     background: str | None = None
-    """``background`` as the response reported it (gpt-image models), else None."""
+    """``background`` as the response reported it, else None (the OpenAI API reference
+    lists it in the gpt-image models' response)."""
     output_format: str | None = None
-    """``output_format`` as the response reported it (gpt-image models), else None."""
+    """``output_format`` as the response reported it, else None (the OpenAI API reference
+    lists it in the gpt-image models' response)."""
     expires_at: dt.datetime | None = None
     download_error: str | None = None
     """Why the URL image could not be downloaded with ``download_urls=True``; the URL is kept."""
@@ -252,8 +255,10 @@ class ImageGenerationResult(Serializable):
         provider fetches it; API URLs expire about an hour after creation); a saved image
         without a URL is sent as base64 read from its file. ``"base64"``: every saved image
         is sent as base64 read from its file; an image that was not saved (a URL image
-        without ``download_urls``) is sent as its URL. An image with neither a readable file
-        nor a URL is left out (the text still lists it).
+        without ``download_urls``) is sent as its URL. Left out (the text still lists
+        them): an image with neither a readable file nor a URL, and a URL image whose
+        download failed, since the model's provider would fail to fetch it too and the
+        whole model call with it.
         """
         blocks: list[TextContentBlock | ImageContentBlock] = [create_text_block(self.to_text())]
         for image in self.images:
@@ -349,6 +354,8 @@ def _unescaped(value: Any) -> Any:
 def _image_block(
     image: GeneratedImage, prefer: Literal["url", "base64"]
 ) -> ImageContentBlock | None:
+    if image.download_error and not image.path:
+        return None
     if image.url and (prefer == "url" or not image.path):
         return create_image_block(url=image.url)
     if image.path:

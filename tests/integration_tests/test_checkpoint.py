@@ -126,6 +126,14 @@ def test_sqlite_checkpoint_read_in_another_process(tmp_path: Path) -> None:
     (image,) = restored.images
     assert image.path is not None
     assert Path(image.path).read_bytes() == PNG
+    # What the response reported survives too.
+    assert (image.size, image.quality, image.background, image.output_format) == (
+        "1536x1024",
+        "high",
+        "opaque",
+        "png",
+    )
+    assert restored.usage == {"input_tokens": 12, "output_tokens": 6240, "total_tokens": 6252}
     assert ImageGenerationResult.from_artifact(message.artifact) == restored
 
 

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from langchain_core.messages.content import is_data_content_block
@@ -197,3 +198,14 @@ def test_html_notes_a_failed_download() -> None:
     failed = GeneratedImage(url=URL, download_error="the image link answered 403")
     page = _result(failed)._repr_html_()
     assert "download failed: the image link answered 403" in page
+
+
+@pytest.mark.parametrize("mode", ["url", "base64"])
+def test_blocks_leave_out_a_url_whose_download_failed(
+    saved: GeneratedImage, mode: Literal["url", "base64"]
+) -> None:
+    failed = GeneratedImage(url=URL, download_error="the image link answered 403")
+    blocks = _result(saved, failed).to_content_blocks(mode)
+    assert [b["type"] for b in blocks] == ["text", "image"]
+    assert "base64" in blocks[1]  # the saved one
+    assert URL in blocks[0]["text"]  # still listed, with its note
