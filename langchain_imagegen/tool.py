@@ -223,6 +223,8 @@ class BaseImageGenerationTool(BaseTool):
         arbitrary_types_allowed=True,
         validate_assignment=True,
         populate_by_name=True,
+        # A field another flavour has (base_url on Azure) is an error, not silently ignored.
+        extra="forbid",
         # A rejected value may be a secret (a key pasted into the wrong field).
         hide_input_in_errors=True,
     )
@@ -297,6 +299,10 @@ class BaseImageGenerationTool(BaseTool):
             )
             object.__setattr__(self, "description", description)
             self._derived_description = description
+        if "_tool_call_schema_memo" in self.__private_attributes__:
+            # langchain-core >= 1.8 memoizes tool_call_schema, clearing it in __setattr__,
+            # which the object.__setattr__ calls above do not go through.
+            self._tool_call_schema_memo = None
 
     def _resolve_profile(self) -> ImageModelProfile:
         if self.model_profile is not None:

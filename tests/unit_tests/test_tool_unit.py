@@ -70,6 +70,8 @@ class Server:
         self.answer = answer
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[httpx.Headers] = []
+        self.hosts: list[str] = []
+        self.queries: list[dict[str, str]] = []
         self._lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -78,6 +80,8 @@ class Server:
             k = len(self.bodies)
             self.bodies.append(body)
             self.headers.append(request.headers)
+            self.hosts.append(request.url.host)
+            self.queries.append(dict(request.url.params))
         return self.answer(body, k)
 
 
