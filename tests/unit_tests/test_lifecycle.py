@@ -59,3 +59,18 @@ def test_model_not_found_names_the_shutdown_and_successor(tmp_path: object) -> N
     assert message.status == "error"
     assert "model_not_found" in message.content
     assert "shut down by OpenAI on 2026-05-12; use gpt-image-2" in message.content
+
+
+@pytest.mark.parametrize("model", ["gpt-image-1-mini", "gpt-image-1.5", "chatgpt-image-latest"])
+def test_the_december_shutdowns_read_right_on_either_side_of_the_date(model: str) -> None:
+    """These shut down on 2026-12-01: the wording turns over that day, whatever today is."""
+    profile = get_profile(model)
+    assert profile.lifecycle_note(dt.date(2026, 11, 30)) == (
+        f"{model} shuts down at OpenAI on 2026-12-01; use gpt-image-2"
+    )
+    assert profile.lifecycle_note(dt.date(2026, 12, 1)) == (
+        f"{model} was shut down by OpenAI on 2026-12-01; use gpt-image-2 "
+        "(gateways may still serve it)"
+    )
+    with pytest.warns(FutureWarning, match=f"{model} (shuts down at|was shut down by) OpenAI"):
+        ImageGenerationTool(model=model, api_key="sk-x")  # before and after the date alike
