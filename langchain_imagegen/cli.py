@@ -1,8 +1,8 @@
 """The command line: ``langchain-imagegen generate PROMPT`` and ``langchain-imagegen models``.
 
 Errors are one clear line on stderr, never a traceback, with exit codes a script can rely
-on (see :data:`EXIT_CODES`). ``--dry-run`` shows the coerced requests and the adjustments
-without a key or the network.
+on (see :data:`EXIT_CODES`); Ctrl-C stops at once and exits 130. ``--dry-run`` shows the
+coerced requests and the adjustments without a key or the network.
 """
 
 from __future__ import annotations
@@ -15,22 +15,25 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from langchain_imagegen.model_table import capability_table_markdown
+from pydantic import SecretStr, ValidationError
+
 from langchain_imagegen.errors import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
     CorruptImageError,
+    ImageDownloadError,
     ImageGenError,
+    InternalServerError,
     InvalidArgumentError,
     MalformedResponseError,
     ModelNotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    ServerError,
     StorageError,
 )
+from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 
@@ -42,10 +45,11 @@ EXIT_CODES: dict[str, int] = {
     "bad arguments": 2,
     "no API key, key rejected, or no access to the model": 3,
     "request refused (bad request, content policy, billing, unknown model)": 4,
-    "temporarily unavailable (rate limit, server, connection, unusable answer or damaged "
-    "image): retry later": 5,
-    "could not save the images": 6,
+    "the server or the link failed (rate limit, server error, no connection, unusable answer, "
+    "damaged image, an image that could not be downloaded): retry later": 5,
+    "could not save the images: check output_dir (permissions, free space)": 6,
     "fewer images than asked": 7,
+    "interrupted (Ctrl-C)": 130,
 }
 _EXIT_FOR: tuple[tuple[type[ImageGenError], int], ...] = (
     (InvalidArgumentError, 2),
@@ -53,18 +57,21 @@ _EXIT_FOR: tuple[tuple[type[ImageGenError], int], ...] = (
     (AuthenticationError, 3),
     (PermissionDeniedError, 3),
     (CorruptImageError, 5),  # the server's payload was bad, not the disk
+    (ImageDownloadError, 5),  # the link or its server, not the disk
     (StorageError, 6),
     (RateLimitError, 5),
-    (ServerError, 5),
+    (InternalServerError, 5),
     (APIConnectionError, 5),
     (MalformedResponseError, 5),
     (BadRequestError, 4),
     (ModelNotFoundError, 4),
 )
+_EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def _exit_code(error: ImageGenError) -> int:
-    return next((code for kind, code in _EXIT_FOR if isinstance(error, kind)), 4)
+def _exit_code(error: type[ImageGenError]) -> int:
+    """The exit code for an error class (the first row of ``_EXIT_FOR`` it belongs to)."""
+    return next((code for kind, code in _EXIT_FOR if issubclass(error, kind)), 4)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
     generate.add_argument(
-        "--max-images", type=int, default=10, help="most images per call (%(default)s)"
+        "--max-images", type=_positive_int, default=10, help="most images per call (%(default)s)"
     )
     generate.add_argument("--download", action="store_true", help="save URL images to disk")
     generate.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -97,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("models", help="print the per-model capability table")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _proposal(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,7 +176,8 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.writelines(f"note: {note}\n" for note in report["notes"])
         return 0
     err.writelines(f"langchain-imagegen: warning: {warning.message}\n" for warning in caught)
-    if tool.api_key is None or not tool.api_key.get_secret_value():
+    key = tool.api_key  # from the environment here: a SecretStr, never a callable
+    if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
         msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
         raise ConfigurationError(msg)
     progress = _Progress(err, plan.images_requested)
@@ -169,7 +187,17 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         progress.finish()
         tool.close()
     out.write((result.model_dump_json(indent=2) if args.json else result.to_text()) + "\n")
-    return 7 if result.shortfall else 0
+    return _result_code(result)
+
+
+def _result_code(result: ImageGenerationResult) -> int:
+    """7 when images are missing; 5 when every image came back but some could not be
+    downloaded (listed at their URL); else 0."""
+    if result.shortfall:
+        return 7
+    if any(image.download_error for image in result.images):
+        return _exit_code(ImageDownloadError)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -184,10 +212,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return _generate(args, out, err)
     except ImageGenError as error:
         err.write(f"langchain-imagegen: {error}\n")
-        return _exit_code(error)
+        return _exit_code(type(error))
     except KeyboardInterrupt:
         err.write("langchain-imagegen: interrupted\n")
-        return 130
+        return _EXIT_INTERRUPTED
+    except ValidationError as error:  # the tool refused a setting (e.g. --base-url)
+        problems = "; ".join(f"{e['msg']}" for e in error.errors())
+        err.write(f"langchain-imagegen: {problems}\n")
+        return 2
     except Exception as error:  # noqa: BLE001 - one line, never a traceback
         err.write(f"langchain-imagegen: unexpected error: {type(error).__name__}: {error}\n")
         return 1

@@ -1,27 +1,35 @@
 """Carry out a coerced plan: send its requests concurrently, persist images, build the result.
 
-Sits between the LangChain tool (above) and the client and storage (below). The sync path
-fans out over threads sharing one ``httpx.Client``; the async path over tasks sharing one
-``httpx.AsyncClient`` (no thread fallback). Each response is materialised as soon as it
-arrives, so no image's bytes outlive their own save.
+Sits between the LangChain tool (above) and the client and storage (below). One deadline,
+taken when the call starts (the client's retry budget), bounds every request and download of
+the call. The sync path fans out over daemon threads sharing one ``httpx.Client``, the async
+path over tasks sharing one ``httpx.AsyncClient`` (no thread fallback); both stop at once on
+Ctrl-C or cancellation. Each response is materialised as soon as it arrives, so no image's
+bytes outlive their own save.
+
+What a response yields, what a failure costs and when the call fails is decided once, in
+:class:`_Call`; the sync and async methods of :class:`ImageGenerator` only do the I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import queue
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 from urllib.parse import unquote_plus
 
 from langchain_imagegen.client import ImagesClient
 from langchain_imagegen.coercion import CoercionResult
 from langchain_imagegen.errors import (
     APIError,
+    CorruptImageError,
+    ImageDownloadError,
     ImageGenError,
     MalformedResponseError,
     StorageError,
@@ -41,22 +49,32 @@ EventSink = Callable[[str, dict[str, Any]], None]
 """Receives progress: ``(stage, data)`` with stage ``requested``, ``received`` or ``saved``."""
 AsyncEventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
+_UNSAVED = (StorageError, CorruptImageError)
+"""What costs one image only: a damaged payload, or a save that failed."""
+_POLL_S = 0.2
+"""How often the sync fan-out's waiting thread wakes: a signal (Ctrl-C) is handled at once on
+POSIX, but Windows delivers it only when a wait returns."""
 
-@dataclass
-class _Sent:
-    """How one request went."""
-
-    index: int
-    response: ImagesResponse | None
-    error: ImageGenError | None
-    elapsed: float
-
+_Fetched: TypeAlias = tuple[bytes, str | None] | ImageDownloadError | None
+"""A URL image's downloaded bytes and declared type, why its download failed, or nothing
+(not a URL image, or downloads are off)."""
 
 _SAS_EXPIRY = re.compile(r"(?:^|&)se=([^&]+)")
 
 
+@dataclass
+class _Sent:
+    """How one request went, and when it ended."""
+
+    index: int
+    response: ImagesResponse | None = None
+    error: ImageGenError | None = None
+    ended: float = field(default_factory=time.perf_counter)
+
+
 def _url_expiry(url: str | None) -> dt.datetime | None:
-    """Signed blob URLs carry their expiry (``se=``, api-facts §4.2: about 60 minutes)."""
+    """Signed blob URLs carry their expiry (``se=``). OpenAI's API reference says image URLs
+    are valid for 60 minutes after generation."""
     if not url:
         return None
     # The first non-blank ``se`` of the query, as parse_qs would find it, at a tenth of the cost.
@@ -71,18 +89,32 @@ def _url_expiry(url: str | None) -> dt.datetime | None:
 
 def _returned(
     response: ImagesResponse, body: dict[str, Any], index: int
-) -> Iterator[tuple[GeneratedImage, str | None]]:
-    """Each returned image with its base64 payload (if any) still to be saved."""
+) -> list[tuple[GeneratedImage, str | None]]:
+    """Each returned image with its base64 payload (if any) still to be saved.
+
+    The size is the one the server says it produced, else the one asked for ("auto" says
+    nothing); quality, background and output format are the server's (gpt-image models).
+    """
     size = response.size or body.get("size")
-    for item in response.images:
-        image = GeneratedImage(
-            url=None if item.b64_json else item.url,
-            revised_prompt=item.revised_prompt,
-            size=size if size != "auto" else None,
-            expires_at=None if item.b64_json else _url_expiry(item.url),
-            request_index=index,
+    described = {
+        "size": size if size != "auto" else None,
+        "quality": response.quality,
+        "background": response.background,
+        "output_format": response.output_format,
+        "request_index": index,
+    }
+    return [
+        (
+            GeneratedImage(
+                url=None if item.b64_json else item.url,
+                revised_prompt=item.revised_prompt,
+                expires_at=None if item.b64_json else _url_expiry(item.url),
+                **described,
+            ),
+            item.b64_json,
         )
-        yield image, item.b64_json
+        for item in response.images
+    ]
 
 
 def _with_file(image: GeneratedImage, saved: SavedImage) -> GeneratedImage:
@@ -93,6 +125,21 @@ def _with_file(image: GeneratedImage, saved: SavedImage) -> GeneratedImage:
             "size_bytes": saved.size_bytes,
             "sha256": saved.sha256,
         }
+    )
+
+
+def _not_downloaded(image: GeneratedImage, error: ImageDownloadError) -> GeneratedImage:
+    """A URL image whose download failed: still an image (generated and billed), at its URL."""
+    return image.model_copy(update={"download_error": str(error)})
+
+
+def _dropped(response: ImagesResponse) -> MalformedResponseError:
+    """Why some items of a response carried no usable image (the others are kept)."""
+    count = len(response.dropped)
+    return MalformedResponseError(
+        f"{count} of the {count + len(response.images)} images the server sent had no usable "
+        f"image and were left out ({'; '.join(response.dropped)})",
+        request_id=response.request_id,
     )
 
 
@@ -114,6 +161,132 @@ def _most_telling(errors: list[ImageGenError]) -> ImageGenError:
     return (final or errors)[0]
 
 
+class _Call:
+    """One call in progress: its plan, its one deadline, the result so far, what went wrong."""
+
+    def __init__(self, plan: CoercionResult, deadline: float) -> None:
+        self.plan = plan
+        self.deadline = deadline
+        self.started = time.perf_counter()
+        self.errors: list[ImageGenError] = []
+        self.result = ImageGenerationResult(
+            model=plan.profile.name,
+            prompt=str(plan.requests[0]["prompt"]),
+            images_requested=plan.images_requested,
+            requests=[RequestRecord(body=body) for body in plan.requests],
+            adjustments=[AdjustmentRecord.of(a) for a in plan.adjustments],
+        )
+
+    def requested(self) -> list[dict[str, Any]]:
+        """The ``requested`` events, one per request."""
+        return [
+            {"request_index": index, "images": body.get("n", 1)}
+            for index, body in enumerate(self.plan.requests)
+        ]
+
+    def received(self, sent: _Sent) -> list[tuple[GeneratedImage, str | None]]:
+        """Note how a request went on its record; the images it returned, still to be saved."""
+        record = self.result.requests[sent.index]
+        record.elapsed_s = round(sent.ended - self.started, 3)
+        response = sent.response
+        if response is None:
+            self.fail(sent.index, sent.error or MalformedResponseError("no response"))
+            return []
+        record.images = len(response.images)
+        record.request_id = response.request_id
+        record.usage = response.usage
+        record.attempts = response.attempts
+        self.result.usage = _add_usage(self.result.usage, response.usage)
+        if response.dropped:
+            self.fail(sent.index, _dropped(response))
+        return _returned(response, self.plan.requests[sent.index], sent.index)
+
+    def keep(self, image: GeneratedImage, saved: SavedImage | None = None) -> GeneratedImage:
+        kept = image if saved is None else _with_file(image, saved)
+        self.result.images.append(kept)
+        return kept
+
+    def fail(self, index: int, error: ImageGenError) -> None:
+        """Something of request ``index`` could not be kept (the request itself, a corrupt
+        payload, a failed save): the rest still counts, and the record says what is missing."""
+        record = self.result.requests[index]
+        record.error = f"{record.error}; {error}" if record.error else str(error)
+        self.errors.append(error)
+
+    def finish(self) -> ImageGenerationResult:
+        """The result; raise only when nothing came back (else the result reports what is
+        missing)."""
+        result = self.result
+        result.elapsed_s = round(time.perf_counter() - self.started, 3)
+        result.images.sort(key=lambda image: image.request_index)
+        if result.images:
+            return result
+        if self.errors:
+            raise _most_telling(self.errors)
+        msg = (
+            f"the server answered but returned no images (asked for {result.images_requested}); "
+            "a gateway's safety filter may have removed them"
+        )
+        raise MalformedResponseError(msg)
+
+
+def _saved_event(index: int, image: GeneratedImage | None) -> dict[str, Any] | None:
+    if image is None or image.path is None:
+        return None
+    return {"request_index": index, "path": image.path}
+
+
+def _ignore(stage: str, data: dict[str, Any]) -> None:
+    return None
+
+
+async def _aignore(stage: str, data: dict[str, Any]) -> None:
+    return None
+
+
+def _in_daemon_threads(send: Callable[[int], _Sent], count: int) -> Iterator[_Sent]:
+    """``send(0) ... send(count - 1)`` at once, each in its own thread; the outcomes in the
+    order they end.
+
+    Daemon threads rather than a ``ThreadPoolExecutor``: the executor joins its workers when
+    its block exits and again when the interpreter exits, so Ctrl-C waited for every request
+    in flight. Here the waiting thread wakes at least every ``_POLL_S`` and an interrupt
+    leaves at once; an abandoned request ends with its deadline, or with the process.
+    """
+    outcomes: queue.SimpleQueue[_Sent | BaseException] = queue.SimpleQueue()
+
+    def work(index: int) -> None:
+        try:
+            outcomes.put(send(index))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            outcomes.put(exc)
+
+    for index in range(count):
+        name = f"langchain-imagegen-request-{index}"
+        threading.Thread(target=work, args=(index,), name=name, daemon=True).start()
+    for _ in range(count):
+        outcome = _next_outcome(outcomes)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        yield outcome
+
+
+def _next_outcome(outcomes: queue.SimpleQueue[_Sent | BaseException]) -> _Sent | BaseException:
+    while True:
+        try:
+            return outcomes.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+
+
+async def _cancel_and_wait(tasks: list[asyncio.Task[_Sent]]) -> None:
+    """Cancel the tasks still running and wait until every one has ended, so that no request
+    outlives the call (httpx closes a stream whose task is cancelled)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class ImageGenerator:
     """Runs :class:`CoercionResult` plans against one client and one image store."""
 
@@ -130,182 +303,127 @@ class ImageGenerator:
         self.download_urls = download_urls
         self.max_download_bytes = max_download_bytes
 
+    def _downloads(self, image: GeneratedImage) -> bool:
+        return self.download_urls and image.url is not None
+
     # --- sync ----------------------------------------------------------------------------
 
     def run(self, plan: CoercionResult, on_event: EventSink | None = None) -> ImageGenerationResult:
-        """Send every request of ``plan`` (concurrently when there are several)."""
-        emit = on_event or (lambda stage, data: None)
-        result, started = _start(plan), time.perf_counter()
-        errors: list[ImageGenError] = []
-        for index, body in enumerate(plan.requests):
-            emit("requested", {"request_index": index, "images": body.get("n", 1)})
-        if len(plan.requests) == 1:
-            outcomes: Iterator[_Sent] = iter([self._send(0, plan.requests[0])])
-            self._collect_all(plan, result, outcomes, errors, emit)
-        else:
-            with ThreadPoolExecutor(max_workers=len(plan.requests)) as pool:
-                futures = [pool.submit(self._send, i, b) for i, b in enumerate(plan.requests)]
-                outcomes = (future.result() for future in as_completed(futures))
-                self._collect_all(plan, result, outcomes, errors, emit)
-        return _finish(result, errors, started)
+        """Send every request of ``plan`` (concurrently when there are several); the client's
+        retry budget bounds the whole call."""
+        emit = on_event or _ignore
+        call = _Call(plan, self.client.deadline())
+        for data in call.requested():
+            emit("requested", data)
+        count = len(plan.requests)
 
-    def _send(self, index: int, body: dict[str, Any]) -> _Sent:
-        started = time.perf_counter()
-        try:
-            return _Sent(index, self.client.generate(body), None, time.perf_counter() - started)
-        except ImageGenError as error:
-            return _Sent(index, None, error, time.perf_counter() - started)
+        def send(index: int) -> _Sent:
+            return self._send(call, index)
 
-    def _collect_all(
-        self,
-        plan: CoercionResult,
-        result: ImageGenerationResult,
-        outcomes: Iterator[_Sent],
-        errors: list[ImageGenError],
-        emit: EventSink,
-    ) -> None:
+        outcomes = iter([send(0)]) if count == 1 else _in_daemon_threads(send, count)
         for sent in outcomes:
-            if _record(result, sent, errors) is None or sent.response is None:
-                continue
-            emit("received", {"request_index": sent.index, "images": len(sent.response.images)})
-            for returned, b64 in _returned(sent.response, plan.requests[sent.index], sent.index):
-                try:
-                    image = self._materialise(returned, b64)
-                except StorageError as error:
-                    _record_failure(result, sent.index, error, errors)
-                    continue
-                result.images.append(image)
-                if image.path:
-                    emit("saved", {"request_index": sent.index, "path": image.path})
+            returned = call.received(sent)
+            if sent.response is not None:
+                emit("received", {"request_index": sent.index, "images": len(returned)})
+            for image, b64 in returned:
+                if saved := _saved_event(sent.index, self._materialise(call, image, b64)):
+                    emit("saved", saved)
+        return call.finish()
 
-    def _materialise(self, image: GeneratedImage, b64: str | None) -> GeneratedImage:
-        if b64 is not None:
-            return _with_file(image, self.store.save(decode_b64_image(b64)))
-        if image.url and self.download_urls:
-            data, content_type = self.client.download(image.url, max_bytes=self.max_download_bytes)
-            return _with_file(image, self.store.save(data, mime_type_hint=content_type))
-        return image
+    def _send(self, call: _Call, index: int) -> _Sent:
+        try:
+            return _Sent(
+                index, self.client.generate(call.plan.requests[index], deadline=call.deadline)
+            )
+        except ImageGenError as error:
+            return _Sent(index, error=error)
+
+    def _materialise(
+        self, call: _Call, image: GeneratedImage, b64: str | None
+    ) -> GeneratedImage | None:
+        fetched = self._download(call, image) if b64 is None and self._downloads(image) else None
+        return self._save(call, image, b64, fetched)
+
+    def _download(self, call: _Call, image: GeneratedImage) -> _Fetched:
+        try:
+            return self.client.download(
+                str(image.url), max_bytes=self.max_download_bytes, deadline=call.deadline
+            )
+        except ImageDownloadError as error:
+            return error
+
+    def _save(
+        self, call: _Call, image: GeneratedImage, b64: str | None, fetched: _Fetched
+    ) -> GeneratedImage | None:
+        """Keep one image: decode and save its payload, or save the bytes downloaded for it
+        (disk and CPU only: the async path runs this in a thread). A failed download keeps
+        the image at its URL; a damaged payload or a failed save costs this image only."""
+        if isinstance(fetched, ImageDownloadError):
+            return call.keep(_not_downloaded(image, fetched))
+        try:
+            if b64 is not None:
+                saved = self.store.save(decode_b64_image(b64))
+            elif fetched is not None:
+                saved = self.store.save(fetched[0], mime_type_hint=fetched[1])
+            else:
+                return call.keep(image)
+        except _UNSAVED as error:
+            call.fail(image.request_index, error)
+            return None
+        return call.keep(image, saved)
 
     # --- async ---------------------------------------------------------------------------
 
     async def arun(
         self, plan: CoercionResult, on_event: AsyncEventSink | None = None
     ) -> ImageGenerationResult:
-        """Send every request of ``plan`` as concurrent tasks on the shared AsyncClient."""
-        result, started = _start(plan), time.perf_counter()
-        errors: list[ImageGenError] = []
-        for index, body in enumerate(plan.requests):
-            if on_event:
-                await on_event("requested", {"request_index": index, "images": body.get("n", 1)})
+        """Send every request of ``plan`` as concurrent tasks on the shared AsyncClient; the
+        client's retry budget bounds the whole call. Cancelling it cancels every request."""
+        emit = on_event or _aignore
+        call = _Call(plan, self.client.deadline())
+        for data in call.requested():
+            await emit("requested", data)
         if len(plan.requests) == 1:  # no task, no as_completed: ~40 us less per call
-            sent = await self._asend(0, plan.requests[0])
-            await self._acollect(plan, result, sent, errors, on_event)
-            return _finish(result, errors, started)
-        tasks = [asyncio.ensure_future(self._asend(i, b)) for i, b in enumerate(plan.requests)]
+            await self._acollect(call, await self._asend(call, 0), emit)
+            return call.finish()
+        tasks = [asyncio.ensure_future(self._asend(call, i)) for i in range(len(plan.requests))]
         try:
             for next_done in asyncio.as_completed(tasks):
-                await self._acollect(plan, result, await next_done, errors, on_event)
+                await self._acollect(call, await next_done, emit)
         finally:
-            for task in tasks:
-                task.cancel()
-        return _finish(result, errors, started)
+            await _cancel_and_wait(tasks)
+        return call.finish()
 
-    async def _acollect(
-        self,
-        plan: CoercionResult,
-        result: ImageGenerationResult,
-        sent: _Sent,
-        errors: list[ImageGenError],
-        on_event: AsyncEventSink | None,
-    ) -> None:
-        if _record(result, sent, errors) is None or sent.response is None:
-            return
-        if on_event:
-            data = {"request_index": sent.index, "images": len(sent.response.images)}
-            await on_event("received", data)
-        body = plan.requests[sent.index]
-        for returned, b64 in _returned(sent.response, body, sent.index):
-            try:
-                image = await self._amaterialise(returned, b64)
-            except StorageError as error:
-                _record_failure(result, sent.index, error, errors)
-                continue
-            result.images.append(image)
-            if image.path and on_event:
-                await on_event("saved", {"request_index": sent.index, "path": image.path})
-
-    async def _asend(self, index: int, body: dict[str, Any]) -> _Sent:
-        started = time.perf_counter()
+    async def _asend(self, call: _Call, index: int) -> _Sent:
         try:
-            response = await self.client.agenerate(body)
-            return _Sent(index, response, None, time.perf_counter() - started)
+            body = call.plan.requests[index]
+            return _Sent(index, await self.client.agenerate(body, deadline=call.deadline))
         except ImageGenError as error:
-            return _Sent(index, None, error, time.perf_counter() - started)
+            return _Sent(index, error=error)
 
-    async def _amaterialise(self, image: GeneratedImage, b64: str | None) -> GeneratedImage:
-        # Decoding and writing megabytes would stall the event loop: both go to a thread.
-        if b64 is not None:
-            data = await asyncio.to_thread(decode_b64_image, b64)
-            return _with_file(image, await self.store.asave(data))
-        if image.url and self.download_urls:
-            data, content_type = await self.client.adownload(
-                image.url, max_bytes=self.max_download_bytes
+    async def _acollect(self, call: _Call, sent: _Sent, emit: AsyncEventSink) -> None:
+        returned = call.received(sent)
+        if sent.response is not None:
+            await emit("received", {"request_index": sent.index, "images": len(returned)})
+        for image, b64 in returned:
+            if saved := _saved_event(sent.index, await self._amaterialise(call, image, b64)):
+                await emit("saved", saved)
+
+    async def _amaterialise(
+        self, call: _Call, image: GeneratedImage, b64: str | None
+    ) -> GeneratedImage | None:
+        fetched = (
+            await self._adownload(call, image) if b64 is None and self._downloads(image) else None
+        )
+        if b64 is None and not isinstance(fetched, tuple):
+            return self._save(call, image, b64, fetched)  # nothing to write: no thread
+        # Decoding and writing megabytes would stall the event loop.
+        return await asyncio.to_thread(self._save, call, image, b64, fetched)
+
+    async def _adownload(self, call: _Call, image: GeneratedImage) -> _Fetched:
+        try:
+            return await self.client.adownload(
+                str(image.url), max_bytes=self.max_download_bytes, deadline=call.deadline
             )
-            return _with_file(image, await self.store.asave(data, mime_type_hint=content_type))
-        return image
-
-
-def _start(plan: CoercionResult) -> ImageGenerationResult:
-    return ImageGenerationResult(
-        model=plan.profile.name,
-        prompt=str(plan.requests[0]["prompt"]),
-        images_requested=plan.images_requested,
-        requests=[RequestRecord(body=body) for body in plan.requests],
-        adjustments=[AdjustmentRecord.of(a) for a in plan.adjustments],
-    )
-
-
-def _record(
-    result: ImageGenerationResult, sent: _Sent, errors: list[ImageGenError]
-) -> ImagesResponse | None:
-    """Note how a request went on its record; return its response if it succeeded."""
-    record = result.requests[sent.index]
-    record.elapsed_s = round(sent.elapsed, 3)
-    if sent.error is not None:
-        _record_failure(result, sent.index, sent.error, errors)
-        return None
-    response = sent.response
-    if response is not None:
-        record.images = len(response.images)
-        record.request_id = response.request_id
-        record.usage = response.usage
-        record.attempts = response.attempts
-        result.usage = _add_usage(result.usage, response.usage)
-    return response
-
-
-def _record_failure(
-    result: ImageGenerationResult, index: int, error: ImageGenError, errors: list[ImageGenError]
-) -> None:
-    """One image could not be kept (corrupt payload, failed save or download): the others
-    still count, and the result says what is missing and why."""
-    record = result.requests[index]
-    record.error = f"{record.error}; {error}" if record.error else str(error)
-    errors.append(error)
-
-
-def _finish(
-    result: ImageGenerationResult, errors: list[ImageGenError], started: float
-) -> ImageGenerationResult:
-    """Fail only when nothing came back; otherwise the result reports what is missing."""
-    result.elapsed_s = round(time.perf_counter() - started, 3)
-    result.images.sort(key=lambda image: image.request_index)
-    if result.images:
-        return result
-    if errors:
-        raise _most_telling(errors)
-    msg = (
-        f"the server answered but returned no images (asked for {result.images_requested}); "
-        "a gateway's safety filter may have removed them"
-    )
-    raise MalformedResponseError(msg)
+        except ImageDownloadError as error:
+            return error

@@ -1,10 +1,12 @@
 """Persisting generated images: bytes to disk, safely.
 
 :func:`decode_b64_image` turns a ``b64_json`` payload into bytes and refuses a truncated or
-corrupt one (the fault suite cuts payloads in the middle). :class:`ImageStore` writes images
-atomically (temp file in the same directory, ``fsync``, ``os.replace``), names them by content
-hash so saving twice is a no-op, and turns every failure into a :class:`StorageError` that
-names the directory and the OS reason. Nothing here touches the network.
+corrupt one (the fault suite cuts payloads in the middle) with a :class:`CorruptImageError`
+(the server's problem). :class:`ImageStore` writes images atomically (temp file in the same
+directory, ``fsync``, ``os.replace``; an interrupted save, Ctrl-C included, removes its temp
+file), names them by content hash so saving twice is a no-op, and turns every disk failure
+into a :class:`StorageError` that names the directory and the OS reason. Nothing here touches
+the network.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hashlib
 import mimetypes
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,7 @@ _HINT_EXTENSIONS = {
 _EXTENSION_OK = re.compile(r"\A[a-z0-9]{1,10}\Z")
 _HASH_CHARS = 16
 _CHUNK = 1 << 20
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 def sniff_image_type(data: bytes) -> tuple[str, str] | None:
@@ -120,7 +123,7 @@ def decode_b64_image(b64: str) -> bytes:
     """Decode a base64 image (optionally a ``data:image/...;base64,`` URL), strictly.
 
     Raises:
-        StorageError: the payload is empty, has bad padding or non-base64 characters, or
+        CorruptImageError: the payload is empty, has bad padding or non-base64 characters, or
             decodes to bytes that are not a complete image (a PNG without IEND, a JPEG
             without its FFD9 end marker, a WebP shorter than its RIFF header says...).
     """
@@ -129,7 +132,7 @@ def decode_b64_image(b64: str) -> bytes:
     text = _strip_b64(b64)
     size = len(text)
 
-    def corrupt(reason: str) -> StorageError:
+    def corrupt(reason: str) -> CorruptImageError:
         return CorruptImageError(
             f"the server sent a truncated or corrupt base64 image ({size} bytes): {reason}"
         )
@@ -259,9 +262,9 @@ class ImageStore:
         rewrite the file.
 
         Raises:
-            StorageError: the bytes are not a complete image, or the directory cannot be
-                created or written (the message names it and the OS reason; ``errno`` is
-                copied from the OS error).
+            CorruptImageError: the bytes are not a complete image.
+            StorageError: the directory cannot be created or written (the message names it
+                and the OS reason; ``errno`` is copied from the OS error).
         """
         if not isinstance(data, (bytes, bytearray)):
             raise StorageError(f"expected image bytes, got {type(data).__name__}")
@@ -274,21 +277,24 @@ class ImageStore:
         if _file_sha256(final, size) == sha256:
             return SavedImage(final, mime_type, size, sha256, created=False)
 
-        tmp: str | None = None
+        # Named before it exists, so that an interruption anywhere (Ctrl-C included: the
+        # ``finally`` runs for it too) cannot leave a temp file nobody knows of.
+        tmp = self.output_dir / f".{secrets.token_hex(8)}.part"
+        replaced = False
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.output_dir, prefix=".", suffix=".part")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes it 0600
+            os.chmod(tmp, 0o666 & ~_current_umask())  # created 0600, as mkstemp does
             os.replace(tmp, final)
-            tmp = None
+            replaced = True
         except Exception as exc:
             raise self._failure(exc) from exc
         finally:
-            if tmp is not None:
+            if not replaced:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         _fsync_dir(self.output_dir)

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from langchain_imagegen import errors
 from langchain_imagegen import tool as tool_module
+from langchain_imagegen.cli import EXIT_CODES, _exit_code, main
 from langchain_imagegen.model_table import capability_table_markdown
-from langchain_imagegen.cli import EXIT_CODES, main
 from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import encode_image
 
@@ -113,10 +114,10 @@ def test_readme_dry_run(monkeypatch: pytest.MonkeyPatch) -> None:
         "4 request(s) to dall-e-3:",
         *[f"  {body}"] * 4,
         "adjustments:",
-        "  - size: '1920x1080' → '1792x1024' (nearest size dall-e-3 supports (it takes "
-        "1024x1024, 1792x1024, 1024x1792))",
-        "  - quality: 'high' → 'hd' (dall-e-3 names this quality 'hd' (it takes standard, hd))",
-        "  - n: 4 → 1 (dall-e-3 makes at most 1 image(s) per request, so the 4 images are "
+        "  - size: '1920x1080' → '1792x1024' (nearest size dall-e-3 supports; it takes "
+        "1024x1024, 1792x1024, 1024x1792)",
+        "  - quality: 'high' → 'hd' (dall-e-3 names this quality 'hd'; it takes standard, hd)",
+        "  - n: 4 → 1 (dall-e-3 makes at most 1 image per request, so the 4 images are "
         "requested in 4 parallel requests)",
         "note: dall-e-3 was shut down by OpenAI on 2026-05-12; use gpt-image-2 "
         "(gateways may still serve it)",
@@ -135,7 +136,7 @@ def test_dry_run_json(monkeypatch: pytest.MonkeyPatch) -> None:
         "field": "size",
         "proposed": "1920x1080",
         "applied": "1792x1024",
-        "reason": "nearest size dall-e-3 supports (it takes 1024x1024, 1792x1024, 1024x1792)",
+        "reason": "nearest size dall-e-3 supports; it takes 1024x1024, 1792x1024, 1024x1792",
     }
     assert len(report["notes"]) == 1
 
@@ -296,8 +297,51 @@ def test_retired_model_warning_is_one_line(
 # --- exit codes -----------------------------------------------------------------------------
 
 
+def _documented_exit_codes() -> dict[int, str]:
+    """The exit-code table of docs/cli.md, code -> meaning."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    table = text.split("## Exit codes and errors", 1)[1]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| ")]
+    return {int(code): meaning.strip() for code, meaning in rows if code.strip().isdigit()}
+
+
 def test_exit_codes_are_documented() -> None:
-    assert sorted(EXIT_CODES.values()) == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert _documented_exit_codes() == {code: meaning for meaning, code in EXIT_CODES.items()}
+    assert sorted(EXIT_CODES.values()) == [0, 1, 2, 3, 4, 5, 6, 7, 130]
+
+
+EXIT_CODE_OF: dict[type[errors.ImageGenError], int] = {
+    errors.InvalidArgumentError: 2,
+    errors.ConfigurationError: 3,
+    errors.MissingCredentialError: 3,
+    errors.AuthenticationError: 3,
+    errors.PermissionDeniedError: 3,
+    errors.BadRequestError: 4,
+    errors.ContentPolicyError: 4,
+    errors.BillingError: 4,
+    errors.ModelNotFoundError: 4,
+    errors.RateLimitError: 5,
+    errors.InternalServerError: 5,
+    errors.APIConnectionError: 5,
+    errors.APITimeoutError: 5,
+    errors.MalformedResponseError: 5,
+    errors.CorruptImageError: 5,  # the server's payload, not the disk
+    errors.ImageDownloadError: 5,  # the link or its server, not the disk
+    errors.StorageError: 6,
+}
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), EXIT_CODE_OF.items(), ids=lambda v: getattr(v, "__name__", v)
+)
+def test_every_error_class_has_its_exit_code(error: type[errors.ImageGenError], code: int) -> None:
+    assert _exit_code(error) == code
+
+
+def test_every_error_class_is_in_the_exit_code_test() -> None:
+    exported = {getattr(errors, name) for name in errors.__all__}
+    classes = {value for value in exported if isinstance(value, type)}
+    assert classes - {errors.ImageGenError, errors.APIError} == set(EXIT_CODE_OF)
 
 
 @pytest.mark.parametrize(
@@ -439,3 +483,60 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["generate"])
     assert exit_info.value.code == 2
     assert "the following arguments are required: prompt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_max_images_below_one_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "a fox", "--max-images", value, "--dry-run"])
+    assert exit_info.value.code == 2
+    assert "argument --max-images" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(self: object, args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tool_module.ImageGenerationTool, "generate", interrupted)
+    code, out = run(["generate", "a fox"])
+    assert code == 130
+    assert out == ""
+    assert one_line(capsys.readouterr().err) == "langchain-imagegen: interrupted"
+
+
+def expired_link(request: httpx.Request) -> httpx.Response:
+    if request.method == "GET":  # the image's signed URL has expired
+        return httpx.Response(403, text="AuthenticationFailed: Signature not valid")
+    return url_images(request)
+
+
+def test_failed_download_exits_5_and_lists_the_url(
+    serve: Callable[[Handler], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    serve(expired_link)
+    argv = ["generate", "a fox", "--model", "dall-e-2", "--download"]
+    code, out = run([*argv, "--output-dir", str(tmp_path / "images")])
+    assert code == 5
+    assert out.startswith("Generated 1 image with dall-e-2.")
+    assert "https://files.example/0.png" in out
+    assert "download" in out
+    assert not (tmp_path / "images").exists()
+
+
+def test_a_shortfall_outranks_a_failed_download(
+    serve: Callable[[Handler], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    def one_of_two(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(403)
+        return httpx.Response(200, json={"data": [{"url": "https://files.example/a.png"}]})
+
+    serve(one_of_two)
+    argv = ["generate", "a fox", "--model", "dall-e-2", "-n", "2", "--download"]
+    code, out = run([*argv, "--output-dir", str(tmp_path)])
+    assert code == 7
+    assert "Asked for 2 images but received 1; 1 missing." in out

@@ -13,7 +13,6 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from pathlib import Path
@@ -190,7 +189,7 @@ def test_decode_cut_in_half_raises() -> None:
     half = text[: len(text) // 2]
     if len(half) % 4 == 0:  # make sure the padding really is wrong
         half = half[:-1]
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(CorruptImageError) as info:
         decode_b64_image(half)
     message = str(info.value)
     assert f"the server sent a truncated or corrupt base64 image ({len(half)} bytes)" in message
@@ -202,14 +201,14 @@ def test_decode_cut_at_block_boundary_raises_for_missing_iend() -> None:
     cut = text[: (len(text) // 2) // 4 * 4]
     assert len(cut) % 4 == 0
     base64.b64decode(cut, validate=True)  # the padding is fine...
-    with pytest.raises(StorageError, match=r"truncated or corrupt base64 image .*IEND"):
+    with pytest.raises(CorruptImageError, match=r"truncated or corrupt base64 image .*IEND"):
         decode_b64_image(cut)  # ...but the image is not
 
 
 def test_decode_every_truncation_of_a_png_raises() -> None:
     text = b64(PNG)
     for end in range(len(text) - 4):  # everything short of the last base64 block
-        with pytest.raises(StorageError):
+        with pytest.raises(CorruptImageError):
             decode_b64_image(text[:end])
 
 
@@ -217,7 +216,7 @@ def test_decode_every_truncation_of_a_png_raises() -> None:
 def test_decode_every_byte_truncation_raises(name: str) -> None:
     data = IMAGES[name][0].rstrip(b"\n")
     for end in range(len(data)):
-        with pytest.raises(StorageError, match="truncated or corrupt"):
+        with pytest.raises(CorruptImageError, match="truncated or corrupt"):
             decode_b64_image(b64(data[:end]))
 
 
@@ -249,7 +248,7 @@ def test_decode_rejects_corrupt_payloads(payload: str, reason: str) -> None:
 
 
 def test_decode_rejects_non_string() -> None:
-    with pytest.raises(StorageError, match="expected a base64 string"):
+    with pytest.raises(CorruptImageError, match="expected a base64 string"):
         decode_b64_image(b64(PNG).encode())  # type: ignore[arg-type]
 
 
@@ -314,13 +313,13 @@ def test_hint_is_a_fallback_for_unsniffable_image_types(tmp_path: Path) -> None:
 @pytest.mark.parametrize("hint", [None, "image/png", "application/octet-stream", "text/html"])
 def test_save_refuses_non_image_bytes(tmp_path: Path, hint: str | None) -> None:
     out = tmp_path / "out"
-    with pytest.raises(StorageError, match="not a recognisable image"):
+    with pytest.raises(CorruptImageError, match="not a recognisable image"):
         ImageStore(out).save(b"<html>502 Bad Gateway</html>", mime_type_hint=hint)
     assert listing(out) == []
 
 
 def test_save_refuses_truncated_image(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match=r"truncated or corrupt PNG image .*IEND"):
+    with pytest.raises(CorruptImageError, match=r"truncated or corrupt PNG image .*IEND"):
         ImageStore(tmp_path).save(PNG[:-12])
     assert listing(tmp_path) == []
 
@@ -341,7 +340,7 @@ def test_save_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     def no_write(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the file must not be rewritten")
 
-    monkeypatch.setattr(tempfile, "mkstemp", no_write)
+    monkeypatch.setattr(os, "replace", no_write)
     second = store.save(PNG)
     assert second == first
     assert not second.created
@@ -413,18 +412,18 @@ def test_failure_mid_write_removes_the_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
-    real_mkstemp = tempfile.mkstemp
+    real_open = os.open
 
-    def spying_mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
-        fd, name = real_mkstemp(*args, **kwargs)
-        seen.append(name)
-        return fd, name
+    def spying_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            seen.append(str(path))
+        return real_open(path, flags, *args, **kwargs)
 
     def failing_fdopen(fd: int, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         assert mode == "wb"
         return _FailingWriter(io.FileIO(fd, "wb"))
 
-    monkeypatch.setattr(tempfile, "mkstemp", spying_mkstemp)
+    monkeypatch.setattr(os, "open", spying_open)
     monkeypatch.setattr(os, "fdopen", failing_fdopen)
     with pytest.raises(StorageError, match=r"could not save image to .*No space left on device"):
         ImageStore(tmp_path).save(PNG)
@@ -456,6 +455,27 @@ def test_interrupt_mid_write_cleans_up_and_propagates(
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ImageStore(tmp_path).save(PNG)
+    assert listing(tmp_path) == []
+
+
+def test_interrupt_as_the_temp_file_is_created_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C the moment the temp file exists, before its name is returned (inside
+    ``tempfile.mkstemp``, as it was): the file is known and removed all the same."""
+    real_open = os.open
+
+    def created_then_interrupted(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        fd = real_open(path, flags, *args, **kwargs)
+        if flags & os.O_CREAT:
+            os.close(fd)
+            raise KeyboardInterrupt
+        return fd
+
+    monkeypatch.setattr(os, "open", created_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ImageStore(tmp_path).save(PNG)
+    monkeypatch.undo()
     assert listing(tmp_path) == []
 
 
@@ -491,10 +511,10 @@ def test_output_dir_is_a_regular_file(tmp_path: Path) -> None:
 
 
 def test_unwritable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def denied(*args: Any, **kwargs: Any) -> tuple[int, str]:
+    def denied(*args: Any, **kwargs: Any) -> int:
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path))
 
-    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(StorageError) as info:
         ImageStore(tmp_path).save(PNG)
     assert str(info.value).startswith(
@@ -527,7 +547,7 @@ async def test_asave_runs_in_a_worker_thread(
 
 
 async def test_asave_raises_storage_error(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="not a recognisable image"):
+    with pytest.raises(CorruptImageError, match="not a recognisable image"):
         await ImageStore(tmp_path).asave(b"nope")
 
 
