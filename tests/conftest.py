@@ -18,10 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from langchain_tests.conftest import base_vcr_config
 from vcr import VCR
 
 from tests import readable_yaml
+
+# Hypothesis: the same examples on every run (a failure in CI reproduces locally), no example
+# database written into the tree; IMAGEGEN_HYPOTHESIS_PROFILE=explore searches anew each run.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile(
+    "explore",
+    derandomize=False,
+    max_examples=2_000,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+HYPOTHESIS_PROFILE_ENV = "IMAGEGEN_HYPOTHESIS_PROFILE"
+settings.load_profile(os.environ.get(HYPOTHESIS_PROFILE_ENV, "ci"))
 
 CASSETTE_DIR = Path(__file__).resolve().parents[1] / "cassettes"
 REPLAY_BASE_URL = "http://images.test/v1"
