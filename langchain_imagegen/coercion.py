@@ -487,7 +487,7 @@ class _Coercer:
                 "model",
                 value,
                 self.profile.name,
-                f"the model is set by the tool's configuration ({self.profile.name})",
+                f"the tool is configured for {self.profile.name}",
             )
 
     def not_streamed(self, value: Any, field: str) -> None:

@@ -1,19 +1,23 @@
-"""Table tests of every coercion rule, for every kind of model.
+"""Table tests of every coercion rule, once per DISTINCT profile.
 
-Each table maps a proposal to what each model *group* must send; the groups are the rows of
-api-facts §3 plus the two non-OpenAI cases:
+Each table maps a proposal to what each distinct profile must send (docs/models.md lists
+their rules). Profiles that differ only by name and lifecycle (the gpt-image-1 siblings,
+dated snapshots, a registered alias) run no table of their own: they would exercise nothing
+new. ``test_every_profile_is_covered_by_a_table`` proves the five below cover every
+profile, and ``test_alias_resolves_to_its_profile`` checks each alias once:
 
-* ``D2`` dall-e-2 · ``D3`` dall-e-3 and ``my-flux`` (registered ``like="dall-e-3"``)
-* ``G1`` gpt-image-1, -1-mini, -1.5, chatgpt-image-latest · ``G2`` gpt-image-2 and its snapshot
+* ``D2`` dall-e-2 · ``D3`` dall-e-3 · ``G1`` gpt-image-1 · ``G2`` gpt-image-2
 * ``GW`` an unknown gateway model (``flux-dev``): the permissive profile
 
 Every case also checks that the result is a fixed point (coercing a coerced request changes
-nothing) and that every adjustment carries a reason naming the model or the valid values.
-Profiles come from a fresh :class:`ModelRegistry`, so registrations never leak between tests.
+nothing), that every adjustment carries a reason, and that its one-line description reads
+cleanly. Profiles come from a fresh :class:`ModelRegistry`, so registrations never leak.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -32,20 +36,28 @@ from langchain_imagegen.registry import (
     register_profile,
 )
 
-GROUP: dict[str, str] = {
-    "dall-e-2": "D2",
-    "dall-e-3": "D3",
-    "gpt-image-1": "G1",
-    "gpt-image-1-mini": "G1",
-    "gpt-image-1.5": "G1",
-    "chatgpt-image-latest": "G1",
-    "gpt-image-2": "G2",
-    "gpt-image-2-2026-04-21": "G2",
-    "flux-dev": "GW",
-    "my-flux": "D3",
+REPRESENTATIVE: dict[str, str] = {
+    "D2": "dall-e-2",
+    "D3": "dall-e-3",
+    "G1": "gpt-image-1",
+    "G2": "gpt-image-2",
+    "GW": "flux-dev",
 }
+GROUP = {model: group for group, model in REPRESENTATIVE.items()}
 MODELS = tuple(GROUP)
 PROMPT_LIMIT = {"D2": 1000, "D3": 4000, "G1": 32_000, "G2": 32_000, "GW": 32_000}
+# Names whose profile is a copy of a representative's (same capabilities, other name).
+ALIASES: dict[str, str] = {
+    "gpt-image-1-mini": "gpt-image-1",
+    "gpt-image-1.5": "gpt-image-1",
+    "chatgpt-image-latest": "gpt-image-1",
+    "gpt-image-1.5-2025-12-16": "gpt-image-1",
+    "gpt-image-2-2026-04-21": "gpt-image-2",
+    "GPT-Image-2": "gpt-image-2",
+    "my-flux": "dall-e-3",
+    "stable-diffusion-xl": "flux-dev",
+}
+_IDENTITY_FIELDS = frozenset({"name", "family", "shutdown", "replacement"})
 
 
 def profile_of(name: str) -> ImageModelProfile:
@@ -65,18 +77,38 @@ def cases(table: Mapping[Any, Mapping[str, Any]]) -> list[Any]:
     ]
 
 
+def capabilities(profile: ImageModelProfile) -> tuple[Any, ...]:
+    """What a profile accepts, without what only names it (name, family, lifecycle)."""
+    return tuple(
+        getattr(profile, f.name)
+        for f in dataclasses.fields(profile)
+        if f.name not in _IDENTITY_FIELDS
+    )
+
+
+def reads_cleanly(line: str) -> bool:
+    """One statement of each thing, parentheses never nested."""
+    depth = deepest = 0
+    for char in line:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest <= 1 and line.count("not sent") <= 1 and "it was not sent" not in line
+
+
 def coerce(name: str, proposed: Mapping[str, Any], **kwargs: Any) -> CoercionResult:
     """Coerce with ``prompt`` filled in, then check the invariants every rule shares."""
     profile = profile_of(name)
     result = coerce_params(profile, {"prompt": "a lighthouse at dusk", **proposed}, **kwargs)
     for body in result.requests:
         assert body["model"] == profile.name
-        again = coerce_params(profile, body)
+        again = coerce_params(profile, {}, fixed=body)
         assert again.requests == (body,), "coercing a coerced request changed it"
-        assert again.adjustments == ()
+        assert all(a.is_note for a in again.adjustments), again.adjustments
     for adjustment in result.adjustments:
         assert adjustment.reason.strip(), adjustment
-        assert adjustment.describe().startswith(f"{adjustment.field}: ")
+        line = adjustment.describe()
+        assert line.startswith(f"{adjustment.field}: ")
+        assert reads_cleanly(line), line
     return result
 
 
@@ -173,7 +205,7 @@ def test_size_picks_aspect_first_then_area(model: str, size: str, expected: str)
     result = coerce(model, {"size": size})
     assert sent(result, "size") == expected
     if expected == size:
-        assert result.adjustments == ()
+        assert all(a.is_note for a in result.adjustments)
     else:
         adjustment = only_adjustment(result, "size")
         assert (adjustment.proposed, adjustment.applied) == (size, expected)
@@ -186,25 +218,56 @@ GPT_IMAGE_2_SNAPS: dict[str, str] = {
     "1080x1920": "1088x1920",
     "1366x768": "1360x768",
     "100x100": "816x816",  # grown to the 655,360-pixel minimum
-    "5000x5000": "2880x2880",  # shrunk to the 8,294,400-pixel maximum
+    "800x800": "816x816",  # just under the minimum (640,000 pixels)
+    "5000x5000": "2160x2160",  # shrunk into the 3840x2160 frame (short edge <= 2160)
+    "2880x2880": "2160x2160",  # the size the long-edge-only reading allowed
+    "2176x2176": "2160x2160",  # one grid step over the short-edge bound
+    "3840x2176": "3808x2160",  # short edge over, shape kept
+    "3856x1280": "3840x1280",  # one grid step over the long-edge bound
     "4096x2160": "3840x2032",  # long edge clamped to 3840, shape kept
     "4000x1000": "3456x1152",  # 4:1 clamped to 3:1
+    "1552x512": "1536x512",  # just flatter than 3:1
     "10000x100": "1728x576",  # 100:1 clamped to 3:1
     "16:9": "1360x768",  # a shape alone: about a megapixel
     "4:3": "1184x880",
     "3:1": "1776x592",
 }
-GPT_IMAGE_2_VALID = ("1280x720", "2560x1440", "3840x2160", "2048x2048", "1024x1024", "auto")
+# Valid as sent, at each bound of the rule: long edge 3840, short edge 2160, aspect 3:1,
+# the pixel minimum (1024x640 = 655,360), the experimental threshold (2560x1440).
+GPT_IMAGE_2_VALID = (
+    "1280x720",
+    "2560x1440",
+    "1920x1920",
+    "3840x2160",
+    "2160x3840",
+    "2160x2160",
+    "3840x1280",
+    "1536x512",
+    "1024x640",
+    "816x816",
+    "2048x2048",
+    "1024x1024",
+    "auto",
+)
+# More pixels than 2560x1440: OpenAI marks them experimental, and the tool says so.
+EXPERIMENTAL = {"3840x2160", "2160x3840", "2160x2160", "3840x1280", "2048x2048", "2576x1440"}
 
 
-@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-2-2026-04-21"])
+def _gpt_image_2_rule() -> SizeRule:
+    rule = profile_of("gpt-image-2").size_rule
+    assert rule is not None
+    return rule
+
+
 @pytest.mark.parametrize(("size", "expected"), GPT_IMAGE_2_SNAPS.items())
-def test_gpt_image_2_snaps_to_the_grid_and_clamps(model: str, size: str, expected: str) -> None:
+def test_gpt_image_2_snaps_to_the_grid_and_clamps(size: str, expected: str) -> None:
+    model = "gpt-image-2"
     result = coerce(model, {"size": size})
     assert sent(result, "size") == expected
     width, height = map(int, expected.split("x"))
-    assert SizeRule().allows(width, height)
+    assert _gpt_image_2_rule().allows(width, height)
     adjustment = only_adjustment(result, "size")
+    assert ("experimental" in adjustment.reason) == (width * height > 2560 * 1440)
     assert adjustment.applied == expected
     assert "multiples of 16" in adjustment.reason
     assert model in adjustment.reason
@@ -214,12 +277,43 @@ def test_gpt_image_2_snaps_to_the_grid_and_clamps(model: str, size: str, expecte
     assert abs(math.log((width / height) / wanted)) < 0.02
 
 
-@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-2-2026-04-21"])
-@pytest.mark.parametrize("size", GPT_IMAGE_2_VALID)
-def test_gpt_image_2_valid_sizes_pass_unchanged(model: str, size: str) -> None:
-    result = coerce(model, {"size": size})
+@pytest.mark.parametrize("size", [*GPT_IMAGE_2_VALID, "2576x1440"])
+def test_gpt_image_2_valid_sizes_pass_unchanged(size: str) -> None:
+    result = coerce("gpt-image-2", {"size": size})
     assert sent(result, "size") == size
-    assert result.adjustments == ()
+    if size not in EXPERIMENTAL:
+        assert result.adjustments == ()
+        return
+    note = only_adjustment(result, "size")
+    assert note.is_note
+    assert note.describe() == (
+        f"size: {size!r} (sent as asked; OpenAI marks sizes above 2560x1440 as experimental)"
+    )
+
+
+def test_gpt_image_2_stays_inside_both_readings_of_3840x2160() -> None:
+    """The reference's "maximum supported resolution is 3840x2160" bounds the long edge, and
+    until a live answer settles it, the short edge too (docs/models.md#gpt-image-2)."""
+    rule = _gpt_image_2_rule()
+    assert (rule.max_edge, rule.max_short_edge, rule.max_pixels) == (3840, 2160, 3840 * 2160)
+    assert not rule.allows(2880, 2880)  # 8,294,400 pixels, long edge 2880: one reading only
+    assert rule.allows(3840, 2160)
+    assert rule.allows(2160, 3840)
+    # one data change away: without the short-edge bound, 2880x2880 is allowed again
+    assert dataclasses.replace(rule, max_short_edge=None).allows(2880, 2880)
+    assert "short edge at most 2160" in rule.describe()
+
+
+@pytest.mark.parametrize(
+    ("proposed", "expected", "warned"),
+    [({"resolution": "4k"}, "3840x2160", True), ({"aspect_ratio": "16:9"}, "1360x768", False)],
+)
+def test_gpt_image_2_size_hints_say_experimental_once(
+    proposed: dict[str, Any], expected: str, warned: bool
+) -> None:
+    result = coerce("gpt-image-2", proposed)
+    assert sent(result, "size") == expected
+    assert sum("experimental" in a.reason for a in result.adjustments) == int(warned)
 
 
 @pytest.mark.parametrize(
@@ -337,7 +431,7 @@ def test_quality_synonyms_per_family(model: str, quality: Any, expected: str | N
     """high on dall-e-3 -> hd; hd on GPT image -> high; never sent to dall-e-2.
 
     Gateways pass any quality string through as given: they (and models newer than the
-    spec, api-facts §3 "xhigh"/"max") define values of their own.
+    API reference, e.g. "xhigh", docs/models.md#gateways) define values of their own.
     """
     result = coerce(model, {"quality": quality})
     assert sent(result, "quality") == expected
@@ -348,7 +442,7 @@ def test_quality_synonyms_per_family(model: str, quality: Any, expected: str | N
     assert (adjustment.proposed, adjustment.applied) == (quality, expected)
     assert mentions(adjustment.reason, model)
     if GROUP[model] == "D2":
-        assert "does not take quality" in adjustment.reason
+        assert "takes no quality" in adjustment.reason
     elif expected is None:  # not a quality word: the valid values are listed
         assert all(q in adjustment.reason for q in profile_of(model).qualities)
 
@@ -414,6 +508,9 @@ N_TABLE: list[tuple[Any, int, list[tuple[Any, int]]]] = [
     (2.4, 2, [(2.4, 2)]),
     (2.5, 3, [(2.5, 3)]),
     ("three", 3, [("three", 3)]),
+    ("four", 4, [("four", 4)]),
+    ("Four", 4, [("Four", 4)]),
+    (9, 9, []),
     (11, 10, [(11, 10)]),
     (10**30, 10, [(10**30, 10)]),
     (1e300, 10, [(1e300, 10)]),
@@ -445,8 +542,17 @@ def test_n_is_clamped_and_split(
         assert adjustment.field == "n"
     if len(counts) > 1:
         split = result.adjustments[-1]
-        assert f"{model} makes at most 1 image(s) per request" in split.reason
+        assert f"{model} makes at most 1 image per request" in split.reason
         assert f"{granted} parallel requests" in split.reason
+
+
+@pytest.mark.parametrize("word", ["four", "a couple", "ten"])
+def test_n_as_a_word_reports_its_conversion(word: str) -> None:
+    result = coerce("gpt-image-2", {"n": word})
+    (adjustment,) = result.adjustments
+    number = sent(result, "n")
+    assert (adjustment.proposed, adjustment.applied) == (word, number)
+    assert adjustment.describe() == f"n: {word!r} → {number} (read {word!r} as {number})"
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -483,7 +589,21 @@ def test_split_requests_are_otherwise_identical() -> None:
 
 # --- prompt -------------------------------------------------------------------------------
 
-BLANK_PROMPTS = [None, "", "   ", "\n\t ", 5, ["a cat"], {"text": "a cat"}]
+BLANK_PROMPTS = [
+    None,
+    "",
+    "   ",
+    "\n\t ",
+    5,
+    ["a cat"],
+    {"text": "a cat"},
+    # blank once made sendable, or made only of characters that render as nothing
+    "\ud83e",
+    " \udc00 ",
+    "\u200b",
+    "\u200c\u200d",
+    "\u2060 \ufeff\n",
+]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -502,13 +622,14 @@ def test_missing_prompt_is_a_clear_error(model: str) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_prompt_at_the_limit_passes_unchanged(model: str) -> None:
+@pytest.mark.parametrize("over", [-1, 0, 1], ids=["limit-1", "limit", "limit+1"])
+def test_prompt_length_boundary(model: str, over: int) -> None:
     limit = PROMPT_LIMIT[GROUP[model]]
     assert profile_of(model).max_prompt_chars == limit
-    prompt = ("owl " * limit)[: limit - 1] + "!"
+    prompt = "z" * (limit + over)
     result = coerce(model, {"prompt": prompt})
-    assert sent(result, "prompt") == prompt
-    assert result.adjustments == ()
+    assert sent(result, "prompt") == prompt[:limit]
+    assert [a.field for a in result.adjustments] == (["prompt"] if over > 0 else [])
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -573,7 +694,9 @@ def test_transparent_background_needs_png_or_webp(model: str, fmt: str) -> None:
 @pytest.mark.parametrize("model", [m for m in MODELS if GROUP[m] in _GPT_GROUPS])
 def test_transparency_also_drops_jpeg_compression(model: str) -> None:
     result = coerce(
-        model, {"background": "transparent", "output_format": "jpeg", "output_compression": 70}
+        model,
+        {"background": "transparent", "output_format": "jpeg"},
+        fixed={"output_compression": 70},
     )
     assert sent(result, "output_format") == "png"
     assert sent(result, "output_compression") is None
@@ -603,7 +726,7 @@ _EVERYTHING = {
     "background": "opaque",
     "moderation": "auto",
 }
-# api-facts §3 and §5.3: what each group never receives.
+# docs/models.md: what each group never receives.
 REJECTED: dict[str, set[str]] = {
     "D2": {"quality", "style", "output_format", "output_compression", "background", "moderation"},
     "D3": {"output_format", "output_compression", "background", "moderation"},
@@ -618,7 +741,7 @@ def test_never_send_a_parameter_the_model_rejects(model: str) -> None:
     proposed = {**_EVERYTHING}
     if GROUP[model] in ("G1", "G2"):
         proposed["quality"] = "medium"
-    result = coerce(model, proposed)
+    result = coerce(model, {}, fixed=proposed)  # the developer may set any of them
     rejected = REJECTED[GROUP[model]]
     body = result.requests[0]
     assert set(body) == {"model", "prompt"} | (set(proposed) - rejected)
@@ -633,7 +756,7 @@ def test_never_send_a_parameter_the_model_rejects(model: str) -> None:
 
 @pytest.mark.parametrize("model", [m for m in MODELS if GROUP[m] in ("G1", "G2")])
 def test_gpt_image_response_format_reason_says_why(model: str) -> None:
-    result = coerce(model, {"response_format": "b64_json"})
+    result = coerce(model, {}, fixed={"response_format": "b64_json"})
     assert "always returns base64 images" in only_adjustment(result, "response_format").reason
 
 
@@ -666,7 +789,7 @@ def test_unknown_keys_are_dropped_and_reported(model: str) -> None:
     [("stream", True), ("partial_images", 2), ("user", 42), ("output_compression", "lots")],
 )
 def test_values_that_cannot_be_sent_are_dropped(model: str, field: str, value: Any) -> None:
-    result = coerce(model, {field: value})
+    result = coerce(model, {}, fixed={field: value})
     assert sent(result, field) is None
     adjustment = only_adjustment(result, field)
     assert (adjustment.proposed, adjustment.applied) == (value, None)
@@ -678,6 +801,134 @@ def test_model_is_set_by_the_tool(model: str) -> None:
     adjustment = only_adjustment(result, "model")
     assert adjustment.applied == profile_of(model).name
     assert model in adjustment.reason
+
+
+# --- what only the developer sets ----------------------------------------------------------
+
+HOSTILE = {
+    "moderation": "low",
+    "user": "spoofed-user",
+    "response_format": "url",
+    "output_compression": 5,
+    "stream": True,
+    "partial_images": 3,
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_hostile_proposal_never_reaches_a_body(model: str) -> None:
+    """What the schema hides from the LLM, the LLM cannot set (the gateway takes all of these
+    from the developer, so it is the strictest case)."""
+    result = coerce(
+        model, {**HOSTILE, "output_format": "jpeg"} if GROUP[model] != "D2" else HOSTILE
+    )
+    for body in result.requests:
+        assert not set(body) & set(HOSTILE), body
+    dropped = {a.field: a for a in result.adjustments if a.applied is None}
+    assert set(HOSTILE) <= set(dropped)
+    for field in ("moderation", "user", "output_compression"):
+        reason = dropped[field].reason
+        assert reason == f"only the developer sets {field}" or model in reason
+
+
+@pytest.mark.parametrize("model", ["gpt-image-1", "gpt-image-2", "flux-dev"])
+def test_the_developer_sets_what_the_llm_cannot(model: str) -> None:
+    fixed = {"moderation": "auto", "user": "customer-42", "output_compression": 80}
+    result = coerce(
+        model, {**HOSTILE, "output_format": "webp"}, fixed={**fixed, "output_format": "jpeg"}
+    )
+    assert {k: sent(result, k) for k in fixed} == fixed
+    assert sent(result, "output_format") == "jpeg"  # the developer's wins
+    by_field = {a.field: a.reason for a in result.adjustments if a.applied is None}
+    for field in (*fixed, "output_format"):
+        assert by_field[field] == f"{field} is set by the developer"
+
+
+def test_a_fixed_size_also_wins_over_size_hints() -> None:
+    result = coerce(
+        "gpt-image-1", {"size": "portrait", "aspect_ratio": "16:9"}, fixed={"size": "1024x1024"}
+    )
+    assert sent(result, "size") == "1024x1024"
+    assert sorted((a.field, a.reason) for a in result.adjustments) == [
+        ("aspect_ratio", "size is set by the developer"),
+        ("size", "size is set by the developer"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (-1, 0),
+        (0, 0),
+        (1, 1),
+        (99, 99),
+        (100, 100),
+        (101, 100),
+        (10**9, 100),
+        ("50", 50),
+        (42.6, 43),
+    ],
+)
+@pytest.mark.parametrize("model", ["gpt-image-1", "gpt-image-2", "flux-dev"])
+def test_output_compression_is_clamped_to_0_100(model: str, value: Any, expected: int) -> None:
+    result = coerce(model, {}, fixed={"output_compression": value, "output_format": "jpeg"})
+    assert sent(result, "output_compression") == expected
+    assert type(sent(result, "output_compression")) is int
+    changed = [a for a in result.adjustments if a.field == "output_compression"]
+    if value == expected:
+        assert changed == []
+    else:
+        assert [(a.proposed, a.applied) for a in changed] == [(value, expected)]
+
+
+# --- every string can be sent --------------------------------------------------------------
+
+SANITISED = [
+    # (proposed or fixed args, field, value sent, what the adjustment shows it was)
+    ({"prompt": "a fox \ud83e"}, "prompt", "a fox ", "a fox \ufffd"),
+    (
+        {"prompt": "\U0001f600 a fox \ud83e\ud83e"},
+        "prompt",
+        "\U0001f600 a fox ",
+        "\U0001f600 a fox \ufffd\ufffd",
+    ),
+    ({"size": "1024x1024\udc00"}, "size", "1024x1024", "1024x1024\ufffd"),
+    ({"n": "2\ud800"}, "n", 2, "2\ufffd"),
+]
+
+
+@pytest.mark.parametrize(("args", "field", "value", "shown"), SANITISED, ids=repr)
+def test_unencodable_characters_are_removed_and_reported(
+    args: dict[str, Any], field: str, value: Any, shown: str
+) -> None:
+    result = coerce("gpt-image-1", args)
+    assert sent(result, field) == value
+    first = result.adjustments[0]
+    assert (first.field, first.proposed) == (field, shown)
+    assert "cannot encode" in first.reason
+    for body in result.requests:
+        json.dumps(body, ensure_ascii=False).encode()  # what the client sends
+    for adjustment in result.adjustments:
+        adjustment.describe().encode()  # what the LLM and the CLI read
+
+
+@pytest.mark.parametrize("model", ["gpt-image-1", "flux-dev"])
+def test_developer_strings_and_nested_values_are_made_sendable(model: str) -> None:
+    result = coerce(
+        model,
+        {"\ud83e": "x", "sampler": {"name\udc00": ["euler\ud800"]}},
+        fixed={"user": "customer-\ud83e42"},
+    )
+    assert sent(result, "user") == "customer-42"
+    shown = [a.describe() for a in result.adjustments]
+    assert shown[0] == (
+        "user: 'customer-\ufffd42' → 'customer-42' "
+        "(removed 1 character that UTF-8 cannot encode, such as half of an emoji)"
+    )
+    assert "\ufffd: 'x' → not sent (a parameter name with characters that cannot be sent)" in shown
+    assert "sampler: {'name': ['euler']} → not sent (not a parameter of the Images API)" in shown
+    for line in shown:
+        line.encode()
 
 
 # --- valid requests are left alone ---------------------------------------------------------
@@ -719,12 +970,16 @@ VALID: dict[str, dict[str, Any]] = {
 def test_a_valid_request_passes_through_unchanged(model: str) -> None:
     profile = profile_of(model)
     body = {"model": profile.name, "prompt": "a lighthouse at dusk", **VALID[GROUP[model]]}
-    result = coerce_params(profile, body)
+    result = coerce_params(profile, {}, fixed=body)
     assert result.requests == (body,)
     assert result.adjustments == ()
-    # and without the model key, only "model" is added
-    without = {k: v for k, v in body.items() if k != "model"}
-    assert coerce_params(profile, without).requests == (body,)
+    # the LLM's share proposed, the developer's fixed: the same body, nothing to report
+    offered = profile.llm_fields()
+    llm = {k: v for k, v in body.items() if k in offered}
+    developer = {k: v for k, v in body.items() if k not in offered and k != "model"}
+    split = coerce_params(profile, llm, fixed=developer)
+    assert split.requests == (body,)
+    assert split.adjustments == ()
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -756,12 +1011,30 @@ def test_coercing_a_messy_request_twice_changes_nothing_more(model: str) -> None
 # --- models: snapshots, gateways, registration ---------------------------------------------
 
 
+def test_every_profile_is_covered_by_a_table() -> None:
+    """The representatives are pairwise distinct, and every built-in profile (and the
+    gateway profile) has the capabilities of one of them."""
+    covered = {capabilities(profile_of(model)): model for model in MODELS}
+    assert len(covered) == len(MODELS)
+    for profile in (*registry.PROFILES, GATEWAY_PROFILE):
+        assert capabilities(profile) in covered, f"{profile.name} needs a rule table"
+
+
+@pytest.mark.parametrize(("alias", "model"), ALIASES.items())
+def test_alias_resolves_to_its_profile(alias: str, model: str) -> None:
+    profile = profile_of(alias)
+    assert profile.name == alias  # sent as `model` under its own name
+    assert capabilities(profile) == capabilities(profile_of(model))
+    result = coerce_params(profile, {"prompt": "x"})
+    assert result.requests == ({"model": alias, "prompt": "x"},)
+
+
 def test_snapshot_resolves_to_its_family() -> None:
     models = ModelRegistry()
     snapshot = models.get("gpt-image-2-2026-04-21")
     assert snapshot.name == "gpt-image-2-2026-04-21"
     assert snapshot.family == "gpt-image-2"
-    assert snapshot.size_rule == SizeRule()
+    assert snapshot.size_rule == models.get("gpt-image-2").size_rule
     assert models.get("gpt-image-1.5-2025-12-16").family == "gpt-image-1.5"
     result = coerce_params(snapshot, {"prompt": "x", "size": "1920x1080"})
     assert result.requests == (
@@ -825,7 +1098,9 @@ def test_module_level_registration_uses_the_default_registry(
         )
     )
     result = coerce_params(
-        "flux-schnell", {"prompt": "x", "size": "16:9", "n": 6, "response_format": "b64_json"}
+        "flux-schnell",
+        {"prompt": "x", "size": "16:9", "n": 6},
+        fixed={"response_format": "b64_json"},
     )
     assert result.requests == (
         {"model": "flux-schnell", "prompt": "x", "size": "1344x768", "n": 4},
