@@ -83,7 +83,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 10 * _LARGEST_B64_IMAGE + 1024 * 1024
 
 _log = logging.getLogger(__name__)
 _NO_HEADERS: Mapping[str, str] = {}
-_CHUNK = 64 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024  # an error page is read only this far (a snippet is kept)
 _TIMEOUT_PHASE: dict[type[Exception], str] = {
     httpx.ConnectTimeout: "connect",
@@ -519,7 +518,7 @@ class ImagesClient:
             try:
                 reader = _BodyReader(response, step, self._clock)
                 if reader.wants_body:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    for chunk in response.iter_bytes():
                         if not reader.take(chunk):
                             break
             finally:
@@ -547,7 +546,7 @@ class ImagesClient:
             try:
                 reader = _BodyReader(response, step, self._clock)
                 if reader.wants_body:
-                    async for chunk in response.aiter_bytes(_CHUNK):
+                    async for chunk in response.aiter_bytes():
                         if not reader.take(chunk):
                             break
             finally:

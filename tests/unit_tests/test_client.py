@@ -15,7 +15,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from langchain_imagegen.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, ImagesClient
+from langchain_imagegen.client import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    ImagesClient,
+)
 from langchain_imagegen.endpoint import Endpoint
 from langchain_imagegen.errors import (
     APIConnectionError,
@@ -680,3 +685,88 @@ def test_download_error_body_is_not_read_to_the_end(fake: FakeTime, make: MakeCl
     with pytest.raises(ImageDownloadError, match="HTTP 404"):
         make(handler).download(IMAGE_URL, max_bytes=100)
     assert sum(served) < 1_000_000
+
+
+# -- bounded generation answers ----------------------------------------------------------------
+
+
+def test_default_response_cap_fits_ten_of_the_largest_images() -> None:
+    largest_png = 3840 * 2160 * 4  # RGBA that does not compress at all
+    assert 10 * largest_png * 4 / 3 < DEFAULT_MAX_RESPONSE_BYTES  # ten of them, in base64
+    assert DEFAULT_MAX_RESPONSE_BYTES < 600_000_000  # the 600 MB answer that took 1.27 GB
+
+
+def test_oversized_answer_with_declared_length_is_refused_unread() -> None:
+    big = json.dumps({"data": [{"b64_json": "A" * 5000}]}).encode()
+    script = Script(httpx.Response(200, content=big, headers={"content-type": "application/json"}))
+    client = _client(script, max_response_bytes=1000)
+    for run in _both(client):
+        with pytest.raises(MalformedResponseError, match="too large") as info:
+            run()
+        assert f"{len(big)} bytes" in str(info.value)
+        assert "max_response_bytes" in str(info.value)
+    assert script.calls == 2  # not retried
+
+
+def test_oversized_streamed_answer_is_abandoned_early() -> None:
+    served: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        def stream() -> Iterator[bytes]:
+            yield b'{"data": [{"b64_json": "'
+            for chunk in _chunks(1_000_000):
+                served.append(len(chunk))
+                yield chunk
+
+        return httpx.Response(200, content=stream())  # chunked: no content-length
+
+    with pytest.raises(MalformedResponseError, match="too large"):
+        _client(handler, max_response_bytes=5000).generate(BODY)
+    assert sum(served) < 100_000  # aborted early, not read to the end
+
+
+async def test_async_oversized_streamed_answer_is_abandoned_early() -> None:
+    served: list[int] = []
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for chunk in _achunks(1_000_000):
+            served.append(len(chunk))
+            yield chunk
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=stream())
+
+    with pytest.raises(MalformedResponseError, match="too large"):
+        await _client(handler, max_response_bytes=5000).agenerate(BODY)
+    assert sum(served) < 100_000
+
+
+def test_answer_exactly_at_the_cap_is_accepted() -> None:
+    body = json.dumps(OK).encode()
+    client = _client(Script(httpx.Response(200, content=body)), max_response_bytes=len(body))
+    for run in _both(client):
+        assert len(run().images) == 1
+
+
+def test_response_cap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_response_bytes"):
+        ImagesClient(Endpoint.openai(api_key=KEY), max_response_bytes=0)
+
+
+# -- a short key is still scrubbed -------------------------------------------------------------
+
+
+def test_echoed_short_key_is_scrubbed() -> None:
+    short = "k3Y"
+    echo = {
+        "error": {"code": "invalid_api_key", "message": f"Incorrect API key provided: {short}."}
+    }
+    script = Script(_json(401, echo))
+    client = _client(script, Endpoint.openai(api_key=SecretStr(short)))
+    for run in _both(client):
+        with pytest.raises(AuthenticationError) as info:
+            run()
+        assert short not in str(info.value)
+        assert short not in json.dumps(info.value.body)
+        assert "Incorrect API key provided: ***." in str(info.value)
+    assert script.requests[0].headers["Authorization"] == f"Bearer {short}"  # it was the key
