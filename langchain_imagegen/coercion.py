@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,11 +281,12 @@ class _Coercer:
         missing, reason = reasons.get(field, (False, ""))
         return reason if missing else None
 
-    def refusal(self, key: str, developer: Mapping[str, Any]) -> str | None:
+    def refusal(self, key: str, developer: Collection[str]) -> str | None:
         """Why the LLM may not set ``key`` (``None``: it may, or coercion decides later).
 
         The LLM sets only what its args schema offers (:meth:`ImageModelProfile.llm_fields`)
-        and the developer did not fix; size hints count as ``size``."""
+        and the developer did not fix (a key the developer set to ``None`` is fixed too: it
+        is hidden from the schema and not sent); size hints count as ``size``."""
         target = "size" if key in _SIZE_HINT_KEYS else key
         if key == "model" or key in _STREAM_FIELDS:
             return None  # never sent from a proposal; their handlers say why
@@ -637,7 +638,7 @@ def coerce_params(
     coercer.body["model"] = profile.name
     developer, developer_changes = coercer.sanitise(fixed or {})
     proposal, proposal_changes = coercer.sanitise(proposed)
-    refusals = {key: coercer.refusal(key, developer) for key in proposal}
+    refusals = {key: coercer.refusal(key, (fixed or {}).keys()) for key in proposal}
     taken = {key: value for key, value in proposal.items() if refusals[key] is None}
     values = {**taken, **developer}
     coercer.prompt(values.get("prompt"))

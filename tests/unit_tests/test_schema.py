@@ -1,10 +1,15 @@
 """The args schema an LLM sees, per model: exact in what it advertises, lenient in what it
-accepts, and valid for OpenAI strict mode after ``convert_to_openai_tool(strict=True)``."""
+accepts, and valid for OpenAI strict mode after ``convert_to_openai_tool(strict=True)``.
+
+Checked once per distinct profile: names that only alias one (the gpt-image-1 siblings,
+dated snapshots) get the same schema, ``test_every_known_model_gets_its_family_schema``.
+What the schema offers is what coercion lets the LLM set: both read ``llm_fields()``."""
 
 from __future__ import annotations
 
+import inspect
 import re
-from typing import Any
+from typing import Any, get_origin
 
 import pytest
 from langchain_core.tools import BaseTool
@@ -12,27 +17,41 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel
 
 from langchain_imagegen.coercion import coerce_params
-from langchain_imagegen.registry import ImageModelProfile, ModelRegistry
+from langchain_imagegen.registry import DEVELOPER_FIELDS, ImageModelProfile, ModelRegistry
 from langchain_imagegen.schema import LLM_FIELDS, build_args_schema
 from tests.models import KNOWN_MODELS
+from tests.spec_validator import SCHEMA_FIELDS
 
-MODELS = (
-    *KNOWN_MODELS,
-    "flux-dev",
-    "my-flux",
-)
+MODELS = ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2", "flux-dev")
+FAMILY = {
+    "gpt-image-1-mini": "gpt-image-1",
+    "gpt-image-1.5": "gpt-image-1",
+    "chatgpt-image-latest": "gpt-image-1",
+    "gpt-image-2-2026-04-21": "gpt-image-2",
+    "my-flux": "dall-e-3",
+}
 _GPT = ("prompt", "size", "n", "quality", "background", "output_format")
 PROPERTIES: dict[str, tuple[str, ...]] = {
     "dall-e-2": ("prompt", "size", "n"),
     "dall-e-3": ("prompt", "size", "n", "quality", "style"),
     "gpt-image-1": _GPT,
-    "gpt-image-1-mini": _GPT,
-    "gpt-image-1.5": _GPT,
-    "chatgpt-image-latest": _GPT,
     "gpt-image-2": _GPT,
-    "gpt-image-2-2026-04-21": _GPT,
     "flux-dev": ("prompt", "size", "n", "quality", "style", "background", "output_format"),
-    "my-flux": ("prompt", "size", "n", "quality", "style"),
+}
+# One valid value per Images API parameter, to propose where the schema does not offer it.
+SAMPLE = {
+    "size": "1024x1024",
+    "n": 2,
+    "quality": "auto",
+    "style": "vivid",
+    "background": "opaque",
+    "output_format": "png",
+    "moderation": "low",
+    "user": "spoofed",
+    "output_compression": 5,
+    "response_format": "url",
+    "stream": True,
+    "partial_images": 2,
 }
 SIZE_ENUMS: dict[str, list[str] | None] = {
     "dall-e-2": ["256x256", "512x512", "1024x1024"],
@@ -108,6 +127,7 @@ def test_size_is_an_enum_or_a_rule(model: str) -> None:
         assert "multiples of 16" in description
         assert "1:3" in description
         assert "3840" in description
+        assert "short edge at most 2160" in description
         assert "655,360" in description
         assert "8,294,400" in description
         assert "snapped" in description
@@ -143,7 +163,7 @@ def test_enums_list_exactly_the_values_sent_unchanged(model: str) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_style_only_where_the_model_has_one(model: str) -> None:
     properties = json_schema(model)["properties"]
-    has_style = model in ("dall-e-3", "my-flux", "flux-dev")
+    has_style = model in ("dall-e-3", "flux-dev")
     assert ("style" in properties) is has_style
     if has_style:
         assert "vivid" in properties["style"]["description"]
@@ -184,6 +204,52 @@ def test_prompt_description_carries_the_limit(model: str) -> None:
     prompt = json_schema(model)["properties"]["prompt"]
     assert prompt["type"] == "string"
     assert f"At most {profile_of(model).max_prompt_chars} characters" in prompt["description"]
+
+
+@pytest.mark.parametrize("model", [*KNOWN_MODELS, "my-flux"])
+def test_every_known_model_gets_its_family_schema(model: str) -> None:
+    family = FAMILY.get(model, model)
+    mine, theirs = json_schema(model), json_schema(family)
+    assert mine["properties"] == theirs["properties"] or family == "dall-e-3"  # n names it
+    assert tuple(mine["properties"]) == PROPERTIES[family]
+    assert model in mine["description"]
+
+
+# --- what is offered is what the LLM may set ------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_schema_fields_are_the_profile_llm_fields(model: str) -> None:
+    profile = profile_of(model)
+    assert tuple(json_schema(model)["properties"]) == profile.llm_fields()
+    assert set(LLM_FIELDS).isdisjoint(DEVELOPER_FIELDS)
+    assert set(LLM_FIELDS) | set(DEVELOPER_FIELDS) <= set(SCHEMA_FIELDS)
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("field", sorted(SAMPLE))
+def test_what_the_schema_does_not_offer_the_llm_cannot_set(model: str, field: str) -> None:
+    """A proposal reaches a body only for a field the schema offers; the developer's value
+    (``fixed``, which the schema then hides) reaches it instead."""
+    profile = profile_of(model)
+    offered = json_schema(model)["properties"]
+    result = coerce_params(profile, {"prompt": "x", field: SAMPLE[field]})
+    reached = any(field in body for body in result.requests)
+    assert reached is (field in offered), result
+    if field in offered and field != "n":
+        hidden = build_args_schema(profile, hidden={field}).model_json_schema()
+        assert field not in hidden["properties"]
+        fixed = coerce_params(profile, {"prompt": "x", field: SAMPLE[field]}, fixed={field: None})
+        assert field not in fixed.requests[0]
+        assert fixed.adjustments[0].reason == f"{field} is set by the developer"
+
+
+def test_the_schema_has_no_patched_signature() -> None:
+    """No runtime patching: the generated model's signature is pydantic's own, annotations
+    included (a patched one had every optional field as a bare ``Any``)."""
+    schema = build_args_schema(profile_of("dall-e-3"))
+    annotations = [p.annotation for p in inspect.signature(schema).parameters.values()]
+    assert any(get_origin(a) is not None for a in annotations)
 
 
 # --- OpenAI strict mode ---------------------------------------------------------------------
