@@ -1077,6 +1077,13 @@ class Emulator:
                 responses_by_status=dict(c.responses_by_status),
             )
 
+    def reset(self) -> None:
+        """Empty the fault queue and zero the counters: a fresh start for the next test
+        when one emulator serves many."""
+        with self._lock:
+            self.faults.clear()
+        self.reset_stats()
+
     def reset_stats(self) -> None:
         """Zero the counters (open connections are kept) and forget recorded requests."""
         with self._lock:

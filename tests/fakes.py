@@ -1,4 +1,4 @@
-"""Offline stand-ins for chat models (langchain-conventions §3)."""
+"""Offline stand-ins for chat models (langchain-core's fake chat models have no ``bind_tools``)."""
 
 from __future__ import annotations
 

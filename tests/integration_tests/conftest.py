@@ -1,25 +1,27 @@
-"""Fixtures for the cassette-backed integration tests.
+"""Fixtures for the integration tests that run live against the loopback emulator.
 
-``target`` is where a test sends its requests: on replay (the default) a placeholder host
-that only the cassette ever answers; while recording (``--record-mode=once|rewrite``) a fresh
-loopback emulator with the Azure deployments / gateway model names below, whose FIFO fault
-queue a test may fill through :meth:`Target.push_fault` (a no-op on replay, where the
-cassette already holds the faulty answer).
+``target`` is one emulator (``tests/emulator.py``) on 127.0.0.1, started once per session
+with the Azure deployment and gateway model names below; each test gets it with an empty
+fault queue and zeroed counters, so it can count what reached the server
+(:meth:`Target.http_calls`, :meth:`Target.requests`) and queue faults
+(:meth:`Target.push_fault`). Tests using it carry :data:`LIVE` (sockets allowed to
+127.0.0.1 only).
+
+The langchain-tests standard tests (``test_standard.py``) replay cassettes instead, so they
+can be re-recorded against a real endpoint (docs/testing.md); ``test_recorded.py`` replays
+real recordings.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from tests.conftest import EMULATOR_KEY, REPLAY_BASE_URL
-from tests.emulator import Emulator, Fault
+from tests.conftest import EMULATOR_KEY
+from tests.emulator import Emulator, Fault, ReceivedRequest
 
-REPLAY_ROOT = REPLAY_BASE_URL.removesuffix("/v1")
 DEPLOYMENTS = {
     # Azure deployment names (``AzureImageGenerationTool(model=...)``) -> the model behind.
     "images": "gpt-image-2",
@@ -29,24 +31,29 @@ DEPLOYMENTS = {
     "flux-dev": "dall-e-3",
 }
 
-
-def recording(config: pytest.Config) -> bool:
-    """Whether this run records cassettes (``--record-mode`` other than ``none``)."""
-    return config.getoption("--record-mode") not in (None, "none")
+LIVE = [
+    pytest.mark.emulator,
+    pytest.mark.enable_socket,
+    pytest.mark.allow_hosts(["127.0.0.1"]),
+]
+"""Marks of a module whose tests talk to the emulator."""
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where requests go: ``root`` is the emulator root (also the Azure endpoint) or the
-    replay placeholder; ``emulator`` is ``None`` on replay."""
+    """The emulator as a test sees it."""
 
-    root: str
-    emulator: Emulator | None
+    emulator: Emulator
+
+    @property
+    def root(self) -> str:
+        """``http://127.0.0.1:PORT``: the emulator root, also the Azure endpoint."""
+        return self.emulator.url
 
     @property
     def base_url(self) -> str:
         """OpenAI-style base URL (``{root}/v1``)."""
-        return f"{self.root}/v1"
+        return self.emulator.base_url
 
     @property
     def gateway_base_url(self) -> str:
@@ -54,42 +61,28 @@ class Target:
         return f"{self.root}/openai/v1"
 
     def push_fault(self, *faults: Fault) -> None:
-        """Queue faults for the next requests while recording; nothing on replay."""
-        if self.emulator is not None:
-            self.emulator.push_fault(*faults)
+        """Queue faults for the next generation requests (first come, first served)."""
+        self.emulator.push_fault(*faults)
+
+    def http_calls(self) -> int:
+        """HTTP requests received in this test (generations and image downloads)."""
+        return self.emulator.stats().requests_received
+
+    def requests(self) -> list[ReceivedRequest]:
+        """The generation requests received in this test, in arrival order."""
+        return self.emulator.received_requests
+
+
+@pytest.fixture(scope="session")
+def _session_emulator() -> Iterator[Emulator]:
+    with Emulator(api_key=EMULATOR_KEY, deployments=DEPLOYMENTS, max_lifetime_s=3600) as emu:
+        yield emu
 
 
 @pytest.fixture
-def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    """The emulator while recording (always: these scenarios are emulator-defined), the
-    placeholder host on replay."""
-    if not recording(request.config):
-        yield Target(REPLAY_ROOT, None)
-        return
-    import pytest_socket
-
-    pytest_socket.enable_socket()
-    monkeypatch.setenv("OPENAI_API_KEY", EMULATOR_KEY)  # even with IMAGEGEN_RECORD_BASE_URL
-    with Emulator(api_key=EMULATOR_KEY, deployments=DEPLOYMENTS) as emulator:
-        yield Target(emulator.url, emulator)
-        assert not emulator.internal_errors, emulator.internal_errors
-
-
-@pytest.fixture(autouse=True)
-def _serial_playback(vcr: Any) -> None:
-    """Make replay of concurrent identical requests deterministic.
-
-    vcrpy's ``Cassette.play_response`` checks and bumps a play count without a lock, so two
-    threads of a sync fan-out could both be handed the same recorded answer. Serialising it
-    makes each recorded interaction play exactly once (with ``allow_playback_repeats=False``).
-    """
-    if vcr is None:
-        return
-    lock = threading.Lock()
-    play = vcr.play_response
-
-    def locked_play(request: Any) -> Any:
-        with lock:
-            return play(request)
-
-    vcr.play_response = locked_play
+def target(_session_emulator: Emulator) -> Iterator[Target]:
+    emulator = _session_emulator
+    emulator.reset()
+    yield Target(emulator)
+    assert not emulator.internal_errors, emulator.internal_errors
+    assert not emulator.faults, f"faults left unused: {emulator.faults}"

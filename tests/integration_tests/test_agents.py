@@ -1,16 +1,12 @@
-"""The tool inside agents, offline: ``create_agent`` and LangGraph's ``ToolNode`` with a
-scripted tool-calling model, replaying cassettes.
-
-Record against the emulator with ``pytest tests/integration_tests/test_agents.py
---record-mode=once`` (faults come from ``[[fault:...]]`` markers in the prompts).
-"""
+"""The tool inside agents: ``create_agent`` and LangGraph's ``ToolNode`` with a scripted
+tool-calling model, live against the loopback emulator (faults come from ``[[fault:...]]``
+markers in the prompts)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -19,8 +15,9 @@ from langgraph.prebuilt import ToolNode
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import EVENT_NAME, ImageGenerationTool
 from tests.fakes import call, scripted
+from tests.integration_tests.conftest import LIVE, Target
 
-pytestmark = pytest.mark.vcr
+pytestmark = LIVE
 
 
 def _tool(base_url: str, tmp_path: Path, **kwargs: Any) -> ImageGenerationTool:
@@ -35,8 +32,8 @@ def _ask(text: str) -> dict[str, list[BaseMessage]]:
     return {"messages": [HumanMessage(text)]}
 
 
-def test_agent_create_agent_keeps_artifact(images_base_url: str, tmp_path: Path) -> None:
-    tool = _tool(images_base_url, tmp_path, model="gpt-image-1")
+def test_agent_create_agent_keeps_artifact(target: Target, tmp_path: Path) -> None:
+    tool = _tool(target.base_url, tmp_path, model="gpt-image-1")
     model = scripted([call({"prompt": "a lighthouse at dawn", "n": 2})], "Here they are.")
     agent = create_agent(model, [tool])
 
@@ -61,8 +58,8 @@ def test_agent_create_agent_keeps_artifact(images_base_url: str, tmp_path: Path)
     assert model.seen[1][-1].content == message.content
 
 
-async def test_agent_create_agent_async(images_base_url: str, tmp_path: Path) -> None:
-    tool = _tool(images_base_url, tmp_path, model="dall-e-3")
+async def test_agent_create_agent_async(target: Target, tmp_path: Path) -> None:
+    tool = _tool(target.base_url, tmp_path, model="dall-e-3")
     model = scripted([call({"prompt": "a red kite over dunes", "n": 2})], "Done.")
     agent = create_agent(model, [tool])
 
@@ -79,8 +76,8 @@ async def test_agent_create_agent_async(images_base_url: str, tmp_path: Path) ->
     assert "requested in 2 parallel requests" in message.content
 
 
-def test_agent_tool_node_keeps_artifact(images_base_url: str, tmp_path: Path) -> None:
-    tool = _tool(images_base_url, tmp_path, model="gpt-image-1")
+def test_agent_tool_node_keeps_artifact(target: Target, tmp_path: Path) -> None:
+    tool = _tool(target.base_url, tmp_path, model="gpt-image-1")
     graph = StateGraph(MessagesState)
     graph.add_node("tools", ToolNode([tool]))
     graph.add_edge(START, "tools")
@@ -96,8 +93,8 @@ def test_agent_tool_node_keeps_artifact(images_base_url: str, tmp_path: Path) ->
     assert message.artifact.images[0].size == "1024x1024"
 
 
-def test_agent_refused_prompt_then_rephrased(images_base_url: str, tmp_path: Path) -> None:
-    tool = _tool(images_base_url, tmp_path, model="gpt-image-1")
+def test_agent_refused_prompt_then_rephrased(target: Target, tmp_path: Path) -> None:
+    tool = _tool(target.base_url, tmp_path, model="gpt-image-1")
     model = scripted(
         [call({"prompt": "a duel at noon [[fault:moderation_blocked:input]]"}, "call_1")],
         [call({"prompt": "two cowboys at noon, facing each other"}, "call_2")],
@@ -120,8 +117,8 @@ def test_agent_refused_prompt_then_rephrased(images_base_url: str, tmp_path: Pat
     assert state["messages"][-1].content.startswith("I rephrased")
 
 
-def test_agent_rate_limit_is_an_error_message(images_base_url: str, tmp_path: Path) -> None:
-    tool = _tool(images_base_url, tmp_path, model="gpt-image-1", max_retries=0)
+def test_agent_rate_limit_is_an_error_message(target: Target, tmp_path: Path) -> None:
+    tool = _tool(target.base_url, tmp_path, model="gpt-image-1", max_retries=0)
     model = scripted([call({"prompt": "a busy harbour [[fault:rate_limit]]"})], "Try later.")
     agent = create_agent(model, [tool])
 
@@ -157,8 +154,8 @@ def test_agent_bad_arguments_are_error_messages(tmp_path: Path) -> None:
     assert state["messages"][-1].content == "I need a description."
 
 
-async def test_agent_progress_events(images_base_url: str, tmp_path: Path) -> None:
-    tool = _tool(images_base_url, tmp_path, model="gpt-image-1")
+async def test_agent_progress_events(target: Target, tmp_path: Path) -> None:
+    tool = _tool(target.base_url, tmp_path, model="gpt-image-1")
     model = scripted([call({"prompt": "a lantern in fog", "n": 2})], "Done.")
     agent = create_agent(model, [tool])
 

@@ -1,14 +1,12 @@
 """Apps that speak the OpenAI tools format directly: the strict schema, and raw tool calls
-(JSON arguments strings) run through :mod:`langchain_imagegen.openai_tools`, replaying
-cassettes."""
+(JSON arguments strings) run through :mod:`langchain_imagegen.openai_tools`, live against
+the loopback emulator."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from langchain_imagegen.openai_tools import (
     arun_tool_call,
@@ -18,8 +16,9 @@ from langchain_imagegen.openai_tools import (
 )
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import ImageGenerationTool
+from tests.integration_tests.conftest import LIVE, Target
 
-pytestmark = pytest.mark.vcr
+pytestmark = LIVE
 
 
 def _chat_call(arguments: str, call_id: str = "call_abc", name: str = "generate_image") -> dict:
@@ -36,8 +35,8 @@ def _strict_args(tool: ImageGenerationTool, **given: Any) -> str:
     return json.dumps({name: given.get(name) for name in properties})
 
 
-def test_fc_chat_completions_round_trip(images_base_url: str, tmp_path: Path) -> None:
-    tool = ImageGenerationTool(base_url=images_base_url, output_dir=str(tmp_path))
+def test_fc_chat_completions_round_trip(target: Target, tmp_path: Path) -> None:
+    tool = ImageGenerationTool(base_url=target.base_url, output_dir=str(tmp_path))
     arguments = _strict_args(tool, prompt="a snail on a leaf", size="1536x1024", quality="low")
 
     reply = run_tool_call(tool, _chat_call(arguments))
@@ -51,8 +50,8 @@ def test_fc_chat_completions_round_trip(images_base_url: str, tmp_path: Path) ->
     assert str(saved[0]) in reply["content"]
 
 
-async def test_fc_responses_round_trip_async(images_base_url: str, tmp_path: Path) -> None:
-    tool = ImageGenerationTool(base_url=images_base_url, output_dir=str(tmp_path))
+async def test_fc_responses_round_trip_async(target: Target, tmp_path: Path) -> None:
+    tool = ImageGenerationTool(base_url=target.base_url, output_dir=str(tmp_path))
     call = {
         "type": "function_call",
         "call_id": "fc_1",
@@ -67,8 +66,8 @@ async def test_fc_responses_round_trip_async(images_base_url: str, tmp_path: Pat
     assert reply["output"].startswith("Generated 2 images")
 
 
-def test_fc_artifact_via_tool_call(images_base_url: str, tmp_path: Path) -> None:
-    tool = ImageGenerationTool(base_url=images_base_url, output_dir=str(tmp_path))
+def test_fc_artifact_via_tool_call(target: Target, tmp_path: Path) -> None:
+    tool = ImageGenerationTool(base_url=target.base_url, output_dir=str(tmp_path))
     tool_call, problem = tool_call_from_openai(
         _chat_call(json.dumps({"prompt": "a snail on a leaf", "size": "1536x1024"}))
     )
@@ -80,8 +79,8 @@ def test_fc_artifact_via_tool_call(images_base_url: str, tmp_path: Path) -> None
     assert message.artifact.requests[0].body["size"] == "1536x1024"
 
 
-def test_fc_api_error_becomes_tool_message(images_base_url: str, tmp_path: Path) -> None:
-    tool = ImageGenerationTool(base_url=images_base_url, output_dir=str(tmp_path), max_retries=0)
+def test_fc_api_error_becomes_tool_message(target: Target, tmp_path: Path) -> None:
+    tool = ImageGenerationTool(base_url=target.base_url, output_dir=str(tmp_path), max_retries=0)
     arguments = json.dumps({"prompt": "a snail [[fault:server_error]]"})
 
     reply = run_tool_call(tool, _chat_call(arguments))

@@ -1,5 +1,6 @@
 """``content_images``: the images themselves in the ToolMessage content, as standard v1
-image blocks a vision model can look at (langchain-conventions §2.2), replaying cassettes.
+image blocks a vision model can look at (langchain-core's v1 ``ImageContentBlock``), live
+against the loopback emulator.
 
 langchain-openai / langchain-anthropic are not dependencies, so the shape the provider
 adapters receive is checked against langchain-core: the v1 block keys,
@@ -12,7 +13,6 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage, ToolMessage, convert_to_openai_messages
 from langchain_core.messages.content import is_data_content_block
@@ -20,8 +20,9 @@ from langchain_core.messages.content import is_data_content_block
 from langchain_imagegen.openai_tools import to_openai_tool_message
 from langchain_imagegen.tool import ImageGenerationTool
 from tests.fakes import call, scripted
+from tests.integration_tests.conftest import LIVE, Target
 
-pytestmark = pytest.mark.vcr
+pytestmark = LIVE
 
 
 def _invoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
@@ -31,16 +32,16 @@ def _invoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
     return message
 
 
-def test_multimodal_default_is_text_only(images_base_url: str, tmp_path: Path) -> None:
-    tool = ImageGenerationTool(base_url=images_base_url, output_dir=str(tmp_path))
+def test_multimodal_default_is_text_only(target: Target, tmp_path: Path) -> None:
+    tool = ImageGenerationTool(base_url=target.base_url, output_dir=str(tmp_path))
     assert tool.content_images == "none"
     message = _invoke(tool, {"prompt": "a teacup on a windowsill"})
     assert isinstance(message.content, str)
 
 
-def test_multimodal_base64_blocks(images_base_url: str, tmp_path: Path) -> None:
+def test_multimodal_base64_blocks(target: Target, tmp_path: Path) -> None:
     tool = ImageGenerationTool(
-        base_url=images_base_url,
+        base_url=target.base_url,
         output_dir=str(tmp_path),
         model="gpt-image-1",
         content_images="base64",
@@ -76,9 +77,9 @@ def test_multimodal_base64_blocks(images_base_url: str, tmp_path: Path) -> None:
     assert item["output"][1]["image_url"].startswith("data:image/png;base64,")
 
 
-async def test_multimodal_url_blocks_async(images_base_url: str, tmp_path: Path) -> None:
+async def test_multimodal_url_blocks_async(target: Target, tmp_path: Path) -> None:
     tool = ImageGenerationTool(
-        base_url=images_base_url,
+        base_url=target.base_url,
         output_dir=str(tmp_path),
         model="dall-e-3",
         content_images="url",
@@ -97,12 +98,10 @@ async def test_multimodal_url_blocks_async(images_base_url: str, tmp_path: Path)
     assert parts[1] == {"type": "image_url", "image_url": {"url": block["url"]}}
 
 
-def test_multimodal_url_mode_sends_saved_files_as_base64(
-    images_base_url: str, tmp_path: Path
-) -> None:
+def test_multimodal_url_mode_sends_saved_files_as_base64(target: Target, tmp_path: Path) -> None:
     # gpt-image models return base64 only: there is no URL, so the saved file is sent.
     tool = ImageGenerationTool(
-        base_url=images_base_url,
+        base_url=target.base_url,
         output_dir=str(tmp_path),
         model="gpt-image-1",
         content_images="url",
@@ -112,9 +111,9 @@ def test_multimodal_url_mode_sends_saved_files_as_base64(
     assert "base64" in message.content[1]
 
 
-def test_multimodal_vision_model_sees_the_image(images_base_url: str, tmp_path: Path) -> None:
+def test_multimodal_vision_model_sees_the_image(target: Target, tmp_path: Path) -> None:
     tool = ImageGenerationTool(
-        base_url=images_base_url,
+        base_url=target.base_url,
         output_dir=str(tmp_path),
         model="gpt-image-1",
         content_images="base64",
