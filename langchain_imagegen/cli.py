@@ -91,6 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--quality", help="e.g. low, medium, high, hd, standard")
     generate.add_argument("--style", help="vivid or natural (dall-e-3)")
     generate.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other Images API parameter, e.g. moderation=low, output_format=webp, "
+        "output_compression=80; fitted to the model like the others (repeatable)",
+    )
+    generate.add_argument(
+        "--extra",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter sent as given in every request, never fitted or checked: a gateway's "
+        "own, e.g. seed=42, steps=30 (repeatable)",
+    )
+    generate.add_argument(
         "--output-dir", default="generated_images", help="where images are saved (%(default)s)"
     )
     generate.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
@@ -116,9 +134,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _proposal(args: argparse.Namespace) -> dict[str, Any]:
-    fields = ("prompt", "size", "n", "quality", "style")
-    return {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+def _param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``; the value is read as JSON when it is JSON (``80``, ``true``), else text."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def _operator_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything set on the command line but the prompt. A person set these, not an LLM: they
+    go to the tool as ``image_params`` (developer-set), so parameters the LLM's schema does not
+    offer (``moderation``, ``user``...) are fitted to the model and sent, not dropped."""
+    fields = ("size", "n", "quality", "style")
+    params = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    params.update(args.param)
+    return params
 
 
 class _Progress:
@@ -151,13 +185,15 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "output_dir": args.output_dir,
         "max_images": args.max_images,
         "download_urls": args.download,
+        "image_params": _operator_params(args),
+        "extra_body": dict(args.extra),
     }
     if args.base_url:
         config["base_url"] = args.base_url
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's format
         warnings.simplefilter("always")
         tool = ImageGenerationTool(**config)
-    proposal = _proposal(args)
+    proposal = {"prompt": args.prompt}
     plan = tool.coerce(proposal)
     if args.dry_run:
         report = {

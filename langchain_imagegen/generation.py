@@ -136,9 +136,10 @@ def _not_downloaded(image: GeneratedImage, error: ImageDownloadError) -> Generat
 def _dropped(response: ImagesResponse) -> MalformedResponseError:
     """Why some items of a response carried no usable image (the others are kept)."""
     count = len(response.dropped)
+    left_out = "it was" if count == 1 else "they were"
     return MalformedResponseError(
-        f"{count} of the {count + len(response.images)} images the server sent had no usable "
-        f"image and were left out ({'; '.join(response.dropped)})",
+        f"{count} of the {count + len(response.images)} items the server returned carried no "
+        f"usable image, so {left_out} left out ({'; '.join(response.dropped)})",
         request_id=response.request_id,
     )
 

@@ -540,3 +540,50 @@ def test_a_shortfall_outranks_a_failed_download(
     code, out = run([*argv, "--output-dir", str(tmp_path)])
     assert code == 7
     assert "Asked for 2 images but received 1; 1 missing." in out
+
+
+def test_operator_flags_are_developer_set_and_reach_the_request(
+    serve: Callable[[Handler], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """The LLM's schema does not offer moderation, user, output_compression: a person at the
+    command line may still set them (--param), and they are sent."""
+    bodies = serve(b64_images)
+    params = ["moderation=low", "user=ops-7", "output_compression=80", "output_format=webp"]
+    argv = ["generate", "a fox", *(f"--param={p}" for p in params), "--quality", "best"]
+    code, out = run([*argv, "--output-dir", str(tmp_path)])
+    assert code == 0, out
+    assert bodies == [
+        {
+            "model": "gpt-image-2",
+            "prompt": "a fox",
+            "quality": "high",
+            "moderation": "low",
+            "user": "ops-7",
+            "output_compression": 80,
+            "output_format": "webp",
+        }
+    ]
+    code, out = run([*argv, "--dry-run"])
+    assert json.loads(out.splitlines()[1]) == bodies[0]  # the dry run shows the same
+
+
+def test_extra_is_sent_as_given(serve: Callable[[Handler], list[dict[str, Any]]]) -> None:
+    bodies = serve(url_images)
+    flags = ["--extra", "seed=42", "--extra", "negative_prompt=no text", "--param", "seed=1"]
+    argv = ["generate", "a fox", "--model", "flux-dev", "--model-family", "dall-e-3", *flags]
+    code, out = run(argv)
+    assert code == 0
+    assert bodies == [
+        {"model": "flux-dev", "prompt": "a fox", "seed": 42, "negative_prompt": "no text"}
+    ]
+    assert "seed: 1 → not sent (not a parameter of the Images API)" in out
+
+
+@pytest.mark.parametrize("flag", ["--param", "--extra"])
+def test_a_param_without_a_value_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "a fox", flag, "moderation", "--dry-run"])
+    assert exit_info.value.code == 2
+    assert "expected KEY=VALUE, got 'moderation'" in capsys.readouterr().err
