@@ -12,7 +12,8 @@ that step again (``validate_assignment``), so a change always takes effect, or i
 with the old configuration left in place.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: BaseTool reads ``_run``'s type hints on
+# every call, and postponed (string) annotations would be compiled again each time.
 
 import asyncio
 import contextvars
