@@ -1,18 +1,31 @@
 """Spec-faithful loopback emulator of the OpenAI Images API (``POST /v1/images/generations``).
 
-Used to record cassettes, run the benchmark and drive the fault/load/leak suites without any
-network access. Behaviour follows ``/work/shared/api-facts.md`` (cited as ``[§n]``):
+Serves the integration tests, the benchmark and the fault/load/leak suites (and records the
+docs cassettes) without any network access. Sources, cited in brackets:
+
+* ``[API]``: the OpenAI API reference for ``POST /images/generations`` and its OpenAPI spec
+  (``openai/openai-openapi``, ``openapi.yaml`` at commit ``f85dbe22``, 2026-08-21), with the
+  client behaviour of ``openai/openai-python``;
+* ``[models]``: ``docs/models.md``, each model's sizes, qualities, limits and shutdown date,
+  with its public source;
+* ``[errors]``: error bodies as the API sends them: recorded (``tests/data/recorded``, see
+  its SOURCES.md) or quoted verbatim in public issue reports;
+* ``[recorded]``: the recorded exchanges in ``tests/data/recorded``;
+* ``[Azure]``: Microsoft's Azure OpenAI image-generation how-to and REST reference;
+* ``[gateways]``: how OpenAI-compatible gateways deviate (``docs/providers.md``).
+
+Behaviour:
 
 * routes: OpenAI ``/v1/images/generations`` (bearer auth), Azure deployment style
   ``/openai/deployments/{name}/images/generations?api-version=...`` and Azure v1 style
-  ``/openai/v1/images/generations`` (``api-key`` header or bearer) [§1, §6], plus
+  ``/openai/v1/images/generations`` (``api-key`` header or bearer) [API, Azure], plus
   ``GET /files/<name>`` serving the images behind ``url`` responses;
 * request validation is delegated to :func:`spec_validator.validate_request`, so every error is
-  the body the real API sends [§5];
-* success bodies have the per-model shapes of §4.2 and carry real image bytes (PNG, baseline
-  JPEG, lossless WebP) of the resolved size;
+  the body the real API sends [API];
+* success bodies have the per-model shapes real responses have [API, recorded] and carry
+  real image bytes (PNG, baseline JPEG, lossless WebP) of the resolved size;
 * scripted faults (:class:`Fault`) come from a FIFO queue or from a ``[[fault:NAME]]`` /
-  ``[[fault:NAME:ARG]]`` marker in the prompt (deterministic for cassette recording).
+  ``[[fault:NAME:ARG]]`` marker in the prompt (deterministic, also for cassette recording).
 
 The server binds 127.0.0.1 only and never opens an outgoing connection. It accepts connections
 with the listening socket's own class, so a long-lived emulator keeps working while
@@ -233,7 +246,7 @@ def encode_image(
 
 
 # ============================================================================================
-# Canned bodies (verbatim from api-facts where available)
+# Canned bodies (verbatim where the API's body is known [errors])
 # ============================================================================================
 
 _OPENAI_MISSING_KEY: Final = (
@@ -271,19 +284,19 @@ def _openai_error(
     param: str | None = None,
     code: str | None = None,
 ) -> dict[str, Any]:
-    """[§5.1] standard envelope."""
+    """[API] standard envelope."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def _mask_key(key: str) -> str:
-    """OpenAI echoes short keys verbatim (``fake_key`` [§5.2]) and masks long ones."""
+    """OpenAI echoes short keys verbatim (``fake_key`` [errors]) and masks long ones."""
     if len(key) <= 12:
         return key
     return key[:3] + "*" * (len(key) - 7) + key[-4:]
 
 
 def _invalid_api_key_body(key: str) -> dict[str, Any]:
-    """[§5.2] verbatim 401 body (recorded)."""
+    """[errors] verbatim 401 body (recorded)."""
     return _openai_error(
         f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
         "https://platform.openai.com/account/api-keys.",
@@ -378,12 +391,12 @@ class Fault:
         """Sleep ``seconds`` before answering normally (client read timeouts)."""
         return cls(name="read_timeout", kind="read_timeout", seconds=seconds)
 
-    # ---- retryable statuses [§1 retry rules, §5.2] --------------------------------------
+    # ---- retryable statuses [API, errors] --------------------------------------
     @classmethod
     def rate_limit(
         cls, retry_after: float | None = None, retry_after_ms: int | None = None
     ) -> Fault:
-        """[§5.2] 429 ``rate_limit_exceeded`` (verbatim shape; "…" parts filled in)."""
+        """[errors] 429 ``rate_limit_exceeded`` (verbatim shape; "…" parts filled in)."""
         headers: dict[str, str] = {}
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
@@ -404,7 +417,7 @@ class Fault:
 
     @classmethod
     def cloudflare_1015(cls, retry_after: int = 54749) -> Fault:
-        """[§5.2] Cloudflare edge block: 429 text/plain ``error code: 1015``."""
+        """[errors] Cloudflare edge block: 429 text/plain ``error code: 1015``."""
         return cls.http(
             429,
             "error code: 1015",
@@ -415,7 +428,7 @@ class Fault:
 
     @classmethod
     def server_error(cls) -> Fault:
-        """500 with OpenAI's generic server_error envelope (not in api-facts)."""
+        """500 with OpenAI's generic server_error envelope (no recorded or reported body known)."""
         body = _openai_error(
             "The server had an error while processing your request. Sorry about that!",
             type_="server_error",
@@ -424,7 +437,7 @@ class Fault:
 
     @classmethod
     def service_unavailable(cls, retry_after: float | None = None) -> Fault:
-        """503 overloaded (not in api-facts)."""
+        """503 overloaded (no recorded or reported body known)."""
         headers = {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
         body = _openai_error("The server is overloaded or not ready yet.", type_="server_error")
         return cls.http(503, body, headers=headers, name="service_unavailable")
@@ -434,12 +447,12 @@ class Fault:
         """502 with a Cloudflare HTML page instead of JSON."""
         return cls.http(502, _CLOUDFLARE_502, content_type="text/html", name="bad_gateway")
 
-    # ---- non-retryable 4xx [§5.2, §6] ---------------------------------------------------
+    # ---- non-retryable 4xx [errors, Azure] ---------------------------------------------------
     @classmethod
     def moderation_blocked(
         cls, stage: str = "input", categories: Sequence[str] = ("sexual",)
     ) -> Fault:
-        """[§5.2] GPT-image 400 ``moderation_blocked`` with ``moderation_details``."""
+        """[errors] GPT-image 400 ``moderation_blocked`` with ``moderation_details``."""
         cats = ", ".join(categories)
         body = {
             "error": {
@@ -456,7 +469,7 @@ class Fault:
 
     @classmethod
     def content_policy_violation(cls) -> Fault:
-        """[§5.2] DALL·E 400 ``content_policy_violation`` (verbatim)."""
+        """[errors] DALL·E 400 ``content_policy_violation`` (verbatim)."""
         body = {
             "error": {
                 "code": "content_policy_violation",
@@ -469,7 +482,7 @@ class Fault:
 
     @classmethod
     def azure_content_filter(cls) -> Fault:
-        """[§6] Azure 400 with ``inner_error`` ResponsibleAIPolicyViolation (verbatim)."""
+        """[Azure] Azure 400 with ``inner_error`` ResponsibleAIPolicyViolation (verbatim)."""
         body = {
             "error": {
                 "code": "content_policy_violation",
@@ -485,7 +498,7 @@ class Fault:
 
     @classmethod
     def azure_legacy_content_filter(cls) -> Fault:
-        """[§6] legacy Azure shape: 200, no envelope, ``created`` next to ``error``."""
+        """[Azure] legacy Azure shape: 200, no envelope, ``created`` next to ``error``."""
         body = {
             "created": 1698435368,
             "error": {
@@ -497,7 +510,7 @@ class Fault:
 
     @classmethod
     def billing_hard_limit(cls) -> Fault:
-        """[§5.2] 400 (not 429) ``billing_hard_limit_reached`` (verbatim)."""
+        """[errors] 400 (not 429) ``billing_hard_limit_reached`` (verbatim)."""
         body = {
             "error": {
                 "code": "billing_hard_limit_reached",
@@ -510,7 +523,7 @@ class Fault:
 
     @classmethod
     def org_not_verified(cls, model: str = "gpt-image-1") -> Fault:
-        """[§5.2] 403 "organization must be verified" (verbatim)."""
+        """[errors] 403 "organization must be verified" (verbatim)."""
         body = _openai_error(
             f"Your organization must be verified to use the model `{model}`. Please go to: "
             "https://platform.openai.com/settings/organization/general and click on Verify "
@@ -519,10 +532,10 @@ class Fault:
         )
         return cls.http(403, body, name="org_not_verified")
 
-    # ---- malformed "successes" [§7 practical rules] -------------------------------------
+    # ---- malformed "successes" [gateways] -------------------------------------
     @classmethod
     def error_in_200(cls, body: Mapping[str, Any] | None = None) -> Fault:
-        """200 whose JSON is ``{"error": {...}}`` (gateways, §7 rule 2)."""
+        """200 whose JSON is ``{"error": {...}}`` (gateways, [gateways])."""
         payload = body or _openai_error(
             "The server had an error while processing your request. Sorry about that!",
             type_="server_error",
@@ -531,7 +544,7 @@ class Fault:
 
     @classmethod
     def error_without_envelope(cls, status: int = 400, message: str | None = None) -> Fault:
-        """[§7] relay body ``{"message": ...}`` with no ``error`` wrapper."""
+        """[gateways] relay body ``{"message": ...}`` with no ``error`` wrapper."""
         text = message or (
             "Your request was rejected as a result of our safety system. (request id: {request_id})"
         )
@@ -718,12 +731,12 @@ def _error_reply(error: ApiError) -> _Reply:
 # Response building helpers (pure)
 # ============================================================================================
 
-# [§4.2] observed output tokens per 1024x1024 image; scaled by pixel count.
+# [API] observed output tokens per 1024x1024 image; scaled by pixel count.
 _TOKENS_PER_MEGAPIXEL: Final[Mapping[str, int]] = {"low": 272, "medium": 1056, "high": 4160}
 
 
 def _resolved_dims(family: Family, size: object) -> tuple[int, int]:
-    """Concrete size the image gets. ``auto``/absent -> 1024x1024 for every family [§3]."""
+    """Concrete size the image gets. ``auto``/absent -> 1024x1024 for every family [models]."""
     if isinstance(size, str):
         dims = parse_size(size)
         if dims is not None:
@@ -732,14 +745,14 @@ def _resolved_dims(family: Family, size: object) -> tuple[int, int]:
 
 
 def _resolved_quality(quality: object, n: int) -> str:
-    """[§3, REC #6/#7] ``auto`` resolves to ``high`` for n=1 and ``medium`` for n>1."""
+    """[models, recorded] ``auto`` resolves to ``high`` for n=1 and ``medium`` for n>1."""
     if quality in _TOKENS_PER_MEGAPIXEL:
         return str(quality)
     return "high" if n == 1 else "medium"
 
 
 def _usage(prompt: str, n: int, quality: str, width: int, height: int) -> dict[str, Any]:
-    """[§4.1, §4.2] ImageGenUsage with plausible numbers (11 input tokens for a short prompt)."""
+    """[API] ImageGenUsage with plausible numbers (11 input tokens for a short prompt)."""
     text_tokens = math.ceil(len(prompt) / 4) + 5
     input_tokens = text_tokens * n
     per_image = round(_TOKENS_PER_MEGAPIXEL[quality] * width * height / (1024 * 1024))
@@ -754,7 +767,7 @@ def _usage(prompt: str, n: int, quality: str, width: int, height: int) -> dict[s
 
 
 def _azure_filter_results() -> dict[str, Any]:
-    """[§6] per-image Azure DALL·E extras (all clear)."""
+    """[Azure] per-image Azure DALL·E extras (all clear)."""
     safe = {"severity": "safe", "filtered": False}
     content = {key: dict(safe) for key in ("sexual", "violence", "hate", "self_harm")}
     prompt = {**content, "profanity": {"detected": False, "filtered": False}}
@@ -774,7 +787,7 @@ def _blob_error(code: str, message: str, rid: str) -> bytes:
 
 
 def _sse(events: Iterable[Mapping[str, Any]]) -> bytes:
-    """[§4.3] ``event:``/``data:`` pairs."""
+    """[API] ``event:``/``data:`` pairs."""
     chunks = [
         f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
         for event in events
@@ -1053,7 +1066,7 @@ class Emulator:
 
     @property
     def azure_v1_base_url(self) -> str:
-        """Azure v1-style base URL ``http://127.0.0.1:PORT/openai/v1`` [§6]."""
+        """Azure v1-style base URL ``http://127.0.0.1:PORT/openai/v1`` [Azure]."""
         return f"{self.url}/openai/v1"
 
     # ---- knobs and observations ---------------------------------------------------------
@@ -1245,7 +1258,7 @@ class Emulator:
         query: Mapping[str, list[str]],
         body: dict[str, Any] | None,
     ) -> tuple[str | None, _Reply | None]:
-        """[§6] Azure: api-version is mandatory on the deployment route; the deployment (path
+        """[Azure] Azure: api-version is mandatory on the deployment route; the deployment (path
         or body ``model``) maps to a model via ``deployments`` or, failing that, by name."""
         if route.kind == "openai":
             return None, None
@@ -1273,7 +1286,7 @@ class Emulator:
         return resolved, None
 
     def _check_auth(self, route: _Route, headers: Mapping[str, str]) -> _Reply | None:
-        """[§1, §5.2] bearer key for OpenAI; [§6] ``api-key`` header or bearer for Azure."""
+        """[API, errors] bearer key for OpenAI; [Azure] ``api-key`` header or bearer for Azure."""
         bearer = _bearer(headers)
         if route.kind == "openai":
             if bearer == self.api_key:
@@ -1317,7 +1330,8 @@ class Emulator:
         return _Reply(fault.status, fault.body, fault.content_type, list(fault.headers))
 
     def _reject(self, route: _Route, body: Mapping[str, Any]) -> _Reply | None:
-        """Spec validation [§2, §3, §5], shut-down models [§8], Azure's no-WebP rule [§6]."""
+        """Spec validation [API, models], shut-down models [models], Azure's no-WebP rule
+        [Azure]."""
         error = validate_request(body)
         if error is not None:
             return _error_reply(error)
@@ -1331,7 +1345,7 @@ class Emulator:
                 ),
             )
         if route.kind != "openai" and body.get("output_format") == "webp":
-            # UNVERIFIED wording: Azure documents "WEBP images aren't supported" [§6].
+            # UNVERIFIED wording: Azure documents "WEBP images aren't supported" [Azure].
             return _json_reply(
                 400,
                 _openai_error(
@@ -1401,7 +1415,7 @@ class Emulator:
     ) -> dict[str, Any]:
         if as_url:
             stored = image[: len(image) // 2] if truncate else image
-            ttl = self.url_ttl_s if route.kind == "openai" else 24 * 3600.0  # [§6] 24 h
+            ttl = self.url_ttl_s if route.kind == "openai" else 24 * 3600.0  # [Azure] 24 h
             return {"url": self._store_file(stored, output_format, ttl)}
         encoded = base64.b64encode(image).decode("ascii")
         if truncate:
@@ -1409,7 +1423,7 @@ class Emulator:
         return {"b64_json": encoded}
 
     def _store_file(self, data: bytes, output_format: str, ttl_s: float) -> str:
-        """Keep the bytes for ``GET /files/<name>`` and return a SAS-like URL [§4.2]."""
+        """Keep the bytes for ``GET /files/<name>`` and return a SAS-like URL [API]."""
         name = f"img-{secrets.token_hex(12)}.{output_format}"
         created = time.time()
         content_type = f"image/{output_format}"
@@ -1439,7 +1453,7 @@ class Emulator:
         transparent: bool,
         rid: str,
     ) -> _Reply:
-        """[§4.3] ``stream: true``: partial_image events then one completed event per image."""
+        """[API] ``stream: true``: partial_image events then one completed event per image."""
         created = int(time.time())
         quality = _resolved_quality(body.get("quality"), n)
         common = {

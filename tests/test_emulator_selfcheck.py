@@ -1,6 +1,7 @@
 """Self-checks for the test-support modules ``tests/emulator.py`` and ``tests/spec_validator.py``.
 
-The validator tables restate api-facts rules (§2, §3, §5.2) so a regression in either module is
+The validator tables restate the API's rules (the OpenAI API reference, docs/models.md, the
+error bodies in tests/data/recorded) so a regression in either module is
 caught before it silently skews the package's conformance suites.
 """
 
@@ -85,7 +86,7 @@ class TestEmulator:
         assert response.status_code == 200
         assert response.headers["x-request-id"].startswith("req_")
         payload = response.json()
-        assert set(payload) == {"created", "data"}  # [§4.2] nothing else for DALL·E
+        assert set(payload) == {"created", "data"}  # [API] nothing else for DALL·E
         (item,) = payload["data"]
         assert set(item) == {"revised_prompt", "url"}
         assert "se=" in item["url"]
@@ -111,7 +112,7 @@ class TestEmulator:
             "usage",
         ]
         assert payload["size"] == "1920x1088"
-        assert payload["quality"] == "high"  # auto resolved, n=1 [§4.2]
+        assert payload["quality"] == "high"  # auto resolved, n=1 [API]
         assert set(payload["usage"]) == {
             "input_tokens",
             "input_tokens_details",
@@ -137,7 +138,7 @@ class TestEmulator:
         body = {"model": "gpt-image-1", "prompt": "x", "response_format": "b64_json"}
         response = _generate(client, body)
         assert response.status_code == 400
-        assert response.json() == {  # [§5.2] verbatim
+        assert response.json() == {  # [errors] verbatim
             "error": {
                 "message": "Unknown parameter: 'response_format'.",
                 "type": "invalid_request_error",
@@ -211,7 +212,7 @@ class TestEmulator:
         wrong = httpx.post(url, json=body, headers={"Authorization": "Bearer fake_key"})
         assert wrong.status_code == 401
         assert wrong.headers["www-authenticate"] == 'Bearer realm="OpenAI API"'
-        assert wrong.json() == {  # [§5.2] recorded verbatim
+        assert wrong.json() == {  # [errors] recorded verbatim
             "error": {
                 "message": "Incorrect API key provided: fake_key. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
@@ -367,7 +368,7 @@ def test_jpeg_and_webp_structure() -> None:
 # --------------------------------------------------------------------------------------------
 
 _VALID: list[dict[str, Any]] = [
-    {"prompt": "x"},  # model defaults to dall-e-2 [§2]
+    {"prompt": "x"},  # model defaults to dall-e-2 [API]
     {"model": None, "prompt": "x", "size": "256x256", "n": 10},
     {"model": "dall-e-2", "prompt": "x", "response_format": "b64_json", "user": "u1"},
     {"model": "dall-e-2", "prompt": "x", "quality": None, "style": None},  # null == not sent
@@ -420,7 +421,7 @@ D2, D3, G1, G2 = "dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2"
 UNKNOWN, BAD_VALUE, BAD_TYPE = "unknown_parameter", "invalid_value", "invalid_type"
 
 _INVALID: list[_Case] = [
-    # schema level [§2]
+    # schema level [API]
     _case(D2, UNKNOWN, "seed", seed=1),
     _case(D2, UNKNOWN, "seed", seed=None),
     _case(D2, "missing_required_parameter", "prompt", prompt=_MISSING),
@@ -433,11 +434,11 @@ _INVALID: list[_Case] = [
     _case(D2, "integer_below_min_value", "n", n=0),
     _case(G1, "integer_above_max_value", "n", n=11),
     _case(G1, BAD_TYPE, "stream", stream="yes"),
-    # models [§2, §3]
+    # models [API, models]
     _case("dall-e-4", "model_not_found", None, 404),
     _case("gpt-image-2.5-sunburst", "model_not_found", None, 404),
     _case("gpt-image-2-2026-02-30", "model_not_found", None, 404),
-    # dall-e-2 / dall-e-3 [§3, §5.2]
+    # dall-e-2 / dall-e-3 [models, errors]
     _case(D2, UNKNOWN, "quality", quality="standard"),
     _case(D2, UNKNOWN, "style", style="vivid"),
     _case(None, UNKNOWN, "output_format", output_format="png"),  # no model -> dall-e-2
@@ -452,7 +453,7 @@ _INVALID: list[_Case] = [
     _case(D2, "invalid_size", None, size="1792x1024"),
     _case(D3, "invalid_size", None, size="512x512"),
     _case(D3, None, None, prompt="p" * 4001),
-    # GPT image [§3, §5.2]
+    # GPT image [models, errors]
     _case(G1, "string_above_max_length", "prompt", prompt="p" * 32001),
     _case(G1, UNKNOWN, "response_format", response_format="url"),
     _case(G2, UNKNOWN, "style", style="vivid"),
@@ -481,7 +482,7 @@ _INVALID: list[_Case] = [
     _case(G1, BAD_VALUE, "moderation", moderation="high"),
     _case(G1, BAD_VALUE, "partial_images", partial_images=2),
     _case(G1, "integer_above_max_value", "partial_images", stream=True, partial_images=4),
-    # gpt-image-2 custom sizes [§3]
+    # gpt-image-2 custom sizes [models]
     _case(G2, BAD_VALUE, "size", size="1920x1080"),  # 1080 not a multiple of 16
     _case(G2, BAD_VALUE, "size", size="4096x2160"),  # edge > 3840
     _case(G2, BAD_VALUE, "size", size="3840x1264"),  # ratio > 3:1
@@ -507,7 +508,7 @@ def test_validator_rejects(
 
 
 def test_validator_verbatim_bodies() -> None:
-    """[§5.2] bodies recorded or reported verbatim."""
+    """[errors] bodies recorded or reported verbatim."""
     quality_d2 = validate_request({"model": "dall-e-2", "prompt": "x", "quality": "standard"})
     assert quality_d2 == ApiError(
         400,
