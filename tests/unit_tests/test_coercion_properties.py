@@ -1,15 +1,20 @@
-"""Property tests of :func:`coerce_params`: whatever an LLM proposes, for every model, either
-the prompt is unusable (and :class:`InvalidArgumentError` says so) or every request body is
-one the real API accepts, the images add up, and coercing the result changes nothing.
+"""Property tests of :func:`coerce_params`: whatever an LLM proposes and a developer fixes,
+for every distinct profile, either the prompt is unusable (and :class:`InvalidArgumentError`
+says so) or every request body is one the real API accepts, can be encoded as the client
+encodes it, the images add up, the LLM set only what its schema offers, and coercing the
+result changes nothing.
 
-Validity is judged by ``tests/spec_validator.py``, written from api-facts independently of the
-package. Gateway models (unknown names) have no spec to validate against, so for them only the
-structural properties (spec keys only, counts, idempotence) are checked; a model registered
-``like=`` a known one is validated under that model's family.
+Validity is judged by ``tests/spec_validator.py``, written from OpenAI's API reference
+independently of the package (and checked against the vendored OpenAPI excerpt). Gateway
+models (unknown names) have no spec to validate against, so for them only the structural
+properties (spec keys only, counts, idempotence) are checked. Profiles that only alias one of
+these (gpt-image-1 siblings, snapshots, ``like=`` registrations) are covered by them
+(``test_coercion_rules.test_every_profile_is_covered_by_a_table``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import string
@@ -27,21 +32,17 @@ from tests.models import KNOWN_MODELS
 from tests.spec_validator import SCHEMA_FIELDS, validate_request
 
 _REGISTRY = ModelRegistry()  # private: nothing registered here leaks into other tests
-_MY_FLUX = _REGISTRY.register_model("my-flux", like="dall-e-3")
+_DISTINCT = ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2")
+assert set(_DISTINCT) <= set(KNOWN_MODELS)
 
 PROFILES: tuple[ImageModelProfile, ...] = (
-    *(_REGISTRY.get(name) for name in KNOWN_MODELS),
+    *(_REGISTRY.get(name) for name in _DISTINCT),
     _REGISTRY.get("flux-dev"),  # unknown name: the permissive gateway profile
-    _MY_FLUX,
 )
 # Validate each profile's bodies as the model whose rules it has; None: no spec (gateway).
-VALIDATE_AS: dict[str, str | None] = {
-    **{name: name for name in KNOWN_MODELS},
-    "flux-dev": None,
-    "my-flux": "dall-e-3",
-}
+VALIDATE_AS: dict[str, str | None] = {**{name: name for name in _DISTINCT}, "flux-dev": None}
 
-# ~150 examples per model and property keep this file near 10 s; hunt harder with e.g.
+# ~150 examples per profile and property keep this file fast; hunt harder with e.g.
 # COERCION_EXAMPLES=5000 pytest tests/unit_tests/test_coercion_properties.py
 EXAMPLES = int(os.environ.get("COERCION_EXAMPLES", "150"))
 SETTINGS = settings(
@@ -228,6 +229,34 @@ _proposals = st.fixed_dictionaries({}, optional={"prompt": _prompt, **_OPTIONAL_
         lambda extra: {**extra, **fixed}
     )
 )
+# What a developer may fix (the tool's image_params): usually nothing, sometimes anything.
+_fixed = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            k: _OPTIONAL_FIELDS[k]
+            for k in ("moderation", "user", "output_compression", "response_format", "quality", "n")
+        },
+    ),
+)
+# Any string json.loads can produce: every code point, lone UTF-16 surrogates included.
+_any_text = st.text(st.characters(blacklist_categories=()), max_size=20)
+_text_everywhere = st.fixed_dictionaries(
+    {"prompt": _any_text},
+    optional={
+        "size": _any_text,
+        "quality": _any_text,
+        "style": _any_text,
+        "background": _any_text,
+        "output_format": _any_text,
+        "aspect_ratio": _any_text,
+        "negative_prompt": _any_text,
+        "sampler": st.dictionaries(_any_text, st.lists(_any_text, max_size=2), max_size=2),
+    },
+).flatmap(
+    lambda args: st.dictionaries(_any_text, _any_text, max_size=2).map(lambda x: {**x, **args})
+)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -236,6 +265,28 @@ _proposals = st.fixed_dictionaries({}, optional={"prompt": _prompt, **_OPTIONAL_
 def _prompt_is_usable(proposed: Mapping[str, Any]) -> bool:
     prompt = proposed.get("prompt")
     return isinstance(prompt, str) and bool(prompt.strip())
+
+
+def _encodes(result: CoercionResult) -> None:
+    """What the client sends, and what the LLM and the CLI read, encode as UTF-8."""
+    for body in result.requests:
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    for adjustment in result.adjustments:
+        adjustment.describe().encode()
+        json.dumps(
+            [adjustment.field, adjustment.proposed, adjustment.applied],
+            ensure_ascii=False,
+            default=repr,
+        ).encode()
+
+
+def _offered_or_fixed(
+    profile: ImageModelProfile, fixed: Mapping[str, Any], result: CoercionResult
+) -> None:
+    """The LLM set only fields its schema offers; everything else came from the developer."""
+    allowed = {*profile.llm_fields(), *fixed, "model"}
+    for body in result.requests:
+        assert set(body) <= allowed, f"{set(body) - allowed} reached a body from the proposal"
 
 
 def _requested_count(value: Any) -> int | None:
@@ -256,9 +307,10 @@ def _requested_count(value: Any) -> int | None:
 
 def _assert_fixed_point(profile: ImageModelProfile, result: CoercionResult) -> None:
     for body in result.requests:
-        again = coerce_params(profile, body)
+        again = coerce_params(profile, {}, fixed=body)
         assert again.requests == (body,), f"not idempotent for {body!r}: {again.requests!r}"
-        assert again.adjustments == (), f"re-coercing {body!r} reported {again.adjustments!r}"
+        changes = [a for a in again.adjustments if not a.is_note]
+        assert changes == [], f"re-coercing {body!r} reported {changes!r}"
 
 
 def _assert_valid(profile: ImageModelProfile, result: CoercionResult) -> None:
@@ -277,7 +329,7 @@ def _assert_valid(profile: ImageModelProfile, result: CoercionResult) -> None:
 def _assert_counts(
     profile: ImageModelProfile, proposed: Mapping[str, Any], result: CoercionResult
 ) -> None:
-    value = proposed.get("n")
+    value = proposed.get("n")  # the developer's, when fixed (see _merged)
     per_request = profile.max_images_per_request
     if value is None:
         assert len(result.requests) == 1
@@ -295,12 +347,31 @@ def _assert_counts(
     assert len(result.requests) == -(-total // per_request)  # as few calls as possible
 
 
-def _assert_reported(proposed: Mapping[str, Any], result: CoercionResult) -> None:
-    """Every proposed value that was not sent exactly as given is explained."""
+_STREAM = ("stream", "partial_images")  # "don't stream" is what happens anyway
+
+
+def _merged(proposed: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """What should be sent when the proposal could set everything: the developer's values win."""
+    return {**{k: v for k, v in proposed.items() if k not in fixed}, **fixed}
+
+
+def _assert_reported(
+    profile: ImageModelProfile,
+    proposed: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    result: CoercionResult,
+) -> None:
+    """Every value that was not sent exactly as given is explained; so is every proposal the
+    LLM may not make."""
     body = result.requests[0]
     adjusted = {a.field for a in result.adjustments}
     assert all(a.reason.strip() for a in result.adjustments)
     for key, value in proposed.items():
+        if value is not None and (key in fixed or key not in profile.llm_fields()):
+            harmless = key == "model" or (key in _STREAM and value in (False, 0))
+            assert key in adjusted or harmless, f"proposed {key}={value!r} silently unused"
+    proposed = {**proposed, "prompt": proposed["prompt"]}
+    for key, value in _merged(proposed, fixed).items():
         if value is None or key in ("prompt", "n") or key in adjusted:
             continue
         if key in ("stream", "partial_images") and value in (False, 0):
@@ -308,7 +379,7 @@ def _assert_reported(proposed: Mapping[str, Any], result: CoercionResult) -> Non
         assert key in body, f"{key}={value!r} vanished without an adjustment"
         assert body[key] == value, f"{key}={value!r} became {body[key]!r} silently"
         assert type(body[key]) is type(value)
-    prompt = proposed["prompt"]
+    prompt = _merged(proposed, fixed)["prompt"]
     sent = body["prompt"]
     if sent != prompt:
         assert "prompt" in adjusted
@@ -321,20 +392,46 @@ def _assert_reported(proposed: Mapping[str, Any], result: CoercionResult) -> Non
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 @SETTINGS
-@given(proposed=_proposals)
+@given(proposed=_proposals, fixed=_fixed)
 def test_any_proposal_becomes_valid_requests(
-    profile: ImageModelProfile, proposed: dict[str, Any]
+    profile: ImageModelProfile, proposed: dict[str, Any], fixed: dict[str, Any]
 ) -> None:
     if not _prompt_is_usable(proposed):
         with pytest.raises(InvalidArgumentError, match="prompt"):
-            coerce_params(profile, proposed)
+            coerce_params(profile, proposed, fixed=fixed)
         return
-    result = coerce_params(profile, proposed)
+    result = coerce_params(profile, proposed, fixed=fixed)
     assert result.profile == profile
     _assert_valid(profile, result)
-    _assert_counts(profile, proposed, result)
-    _assert_reported(proposed, result)
+    _encodes(result)
+    _offered_or_fixed(profile, fixed, result)
+    _assert_counts(profile, _merged(proposed, fixed), result)
+    _assert_reported(profile, proposed, fixed, result)
     _assert_fixed_point(profile, result)
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+@SETTINGS
+@given(proposed=_text_everywhere, user=_any_text)
+def test_any_string_an_llm_can_produce_is_sent_or_refused_clearly(
+    profile: ImageModelProfile, proposed: dict[str, Any], user: str
+) -> None:
+    """Any str the JSON decoder can produce, anywhere, gives bodies the client can encode
+    (``json.dumps(..., ensure_ascii=False).encode()``, as it sends them) or a clear
+    "prompt is required" error; and the dry run (coercion) is what the real run sends."""
+    visible = "".join(c for c in proposed["prompt"] if not "\ud800" <= c <= "\udfff")
+    if not visible.translate(dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))).strip():
+        with pytest.raises(InvalidArgumentError, match="prompt is required"):
+            coerce_params(profile, proposed, fixed={"user": user})
+        return
+    result = coerce_params(profile, proposed, fixed={"user": user})
+    _encodes(result)
+    _assert_valid(profile, result)
+    _assert_fixed_point(profile, result)
+    surrogate = any("\ud800" <= c <= "\udfff" for c in proposed["prompt"])
+    assert surrogate == any(
+        a.field == "prompt" and "cannot encode" in a.reason for a in result.adjustments
+    )
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
@@ -352,7 +449,8 @@ def test_any_size_alone_is_valid_and_stable(profile: ImageModelProfile, size: An
         return
     if sent is None:  # only a model without a default size may leave it out
         assert profile.default_size is None
-    assert (sent == size and type(sent) is type(size)) == (not result.adjustments)
+    changes = [a for a in result.adjustments if not a.is_note]
+    assert (sent == size and type(sent) is type(size)) == (not changes)
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
