@@ -157,3 +157,26 @@ def test_sync_fan_out_under_load_releases_everything(emulator: Emulator, tmp_pat
     while threading.active_count() > threads_before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threading.active_count() <= threads_before
+
+
+def test_repeated_asyncio_runs_leave_no_descriptors(emulator: Emulator, tmp_path: Path) -> None:
+    """A notebook or script calling ``asyncio.run(tool.ainvoke(...))`` again and again: each
+    run's connections are closed when its loop ends, not at garbage collection."""
+    import gc
+
+    tool = ImageGenerationTool(
+        model="dall-e-2", api_key=emulator.api_key, base_url=emulator.base_url,
+        output_dir=str(tmp_path),
+    )  # fmt: skip
+    asyncio.run(tool.ainvoke(tool_call({"prompt": "warm up"})))
+    gc.disable()  # closed by the client, or not at all
+    try:
+        fds_before = _open_fds()
+        for index in range(30):  # each used to leave about two sockets to the collector
+            message = asyncio.run(tool.ainvoke(tool_call({"prompt": f"run {index}"})))
+            assert message.status == "success"
+        fds_after = _open_fds()
+    finally:
+        gc.enable()
+        tool.close()
+    assert fds_after - fds_before <= 3, f"{fds_after - fds_before} descriptors left open"
