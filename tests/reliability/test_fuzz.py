@@ -8,7 +8,12 @@ through ``tool.invoke(ToolCall)`` (and ``ainvoke``) must
 * return a ``ToolMessage`` (status ``success`` or ``error``), never raise, and
 * send the emulator only requests that are valid for that model per the independent
   validator (``tests/spec_validator.is_valid``), so the API never answers 400 to a coerced
-  request; and a successful call returns every image the emulator produced.
+  request; and a successful call returns every image the emulator produced;
+* never send what only the developer sets (``moderation``, ``user``, ``output_compression``,
+  ``response_format``): the tools here fix none of them, so no body may carry one; and
+* survive any string ``json.loads`` can produce, lone UTF-16 surrogates included.
+
+One distinct profile per family (the gpt-image-1 siblings are copies of gpt-image-1).
 
 One emulator per module (fast); ``max_examples`` is modest and there is no deadline.
 """
@@ -21,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import ToolMessage
 
+from langchain_imagegen.registry import DEVELOPER_FIELDS
 from langchain_imagegen.tool import ImageGenerationTool
 from tests.emulator import Emulator
 from tests.reliability.conftest import EMULATOR_MARKS, tool_call
@@ -32,7 +38,7 @@ from tests.spec_validator import is_valid, validate_request
 
 pytestmark = EMULATOR_MARKS
 
-MODELS = ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"]
+MODELS = ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2"]
 SYNC_EXAMPLES = 60
 ASYNC_EXAMPLES = 15
 
@@ -62,6 +68,8 @@ def _or_anything(*examples: Any) -> st.SearchStrategy[Any]:
 prompts = st.one_of(
     st.text(min_size=1, max_size=300),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=80),
+    # every code point, lone surrogates included (a cut emoji escape: "\ud83e")
+    st.text(alphabet=st.characters(blacklist_categories=()), min_size=1, max_size=40),
     st.sampled_from(
         [
             "a red fox in the snow",
@@ -72,6 +80,9 @@ prompts = st.one_of(
             "x" * 33_000,  # longer than any model accepts
             "[[not a fault marker]]",
             "a cat\x00with a NUL",
+            "a fox \ud83e",
+            "\ud83e",
+            "\u200b\ufeff",
         ]
     ),
     json_values,
@@ -115,7 +126,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "response_format": _or_anything("url", "b64_json", "base64", "json", "", None),
     "output_compression": _or_anything(0, 50, 100, 101, -1, "80", "80%", 0.5, None),
     "moderation": _or_anything("low", "auto", "strict", "off", "", None),
-    "user": _or_anything("user-123", "", "ü" * 100, None),
+    "user": _or_anything("user-123", "", "ü" * 100, "spoof\udc00", None),
     "model": _or_anything("dall-e-3", "gpt-image-1", "midjourney", "", None),
     "stream": _or_anything(True, False, "yes", None),
     "partial_images": _or_anything(0, 1, 3, 10, -1, None),
@@ -145,6 +156,21 @@ def llm_arguments(draw: st.DrawFn) -> dict[str, Any]:
     for key, value in extra.items():
         args.setdefault(key, value)
     return args
+
+
+# Always run, whatever the seed: the issue's own examples (a cut emoji escape, a hostile
+# proposal for what only the developer sets, a prompt of invisible characters).
+ALWAYS = [
+    {"prompt": "a fox at dawn \ud83e", "n": 2, "size": "wide\udc00"},
+    {"prompt": "a fox", "moderation": "low", "user": "admin", "response_format": "url"},
+    {"prompt": "\u200b\u200c\ufeff"},
+]
+
+
+def _with_examples(test: Any) -> Any:
+    for args in ALWAYS:
+        test = example(args=args)(test)
+    return test
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -187,6 +213,7 @@ def _check(message: Any, emulator: Emulator, model: str, args: dict[str, Any]) -
     for request in emulator.received_requests:
         body = request.effective_body
         assert is_valid(body), (model, args, body, validate_request(body))
+        assert not set(body) & set(DEVELOPER_FIELDS), (model, args, body)
     stats = emulator.stats()
     assert set(stats.responses_by_status) <= {200}, (stats.responses_by_status, args)
     if message.status == "success":
@@ -207,6 +234,7 @@ SETTINGS = settings(
 
 @pytest.mark.parametrize("model", MODELS)
 @settings(SETTINGS, max_examples=SYNC_EXAMPLES)
+@_with_examples
 @given(args=llm_arguments())
 def test_invoke_never_raises_and_sends_only_valid_requests(
     model: str,
@@ -224,6 +252,7 @@ def test_invoke_never_raises_and_sends_only_valid_requests(
 
 @pytest.mark.parametrize("model", MODELS)
 @settings(SETTINGS, max_examples=ASYNC_EXAMPLES)
+@_with_examples
 @given(args=llm_arguments())
 def test_ainvoke_never_raises_and_sends_only_valid_requests(
     model: str,
