@@ -17,22 +17,7 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr, ValidationError
 
-from langchain_imagegen.errors import (
-    APIConnectionError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    CorruptImageError,
-    ImageDownloadError,
-    ImageGenError,
-    InternalServerError,
-    InvalidArgumentError,
-    MalformedResponseError,
-    ModelNotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    StorageError,
-)
+from langchain_imagegen import errors
 from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
@@ -51,27 +36,26 @@ EXIT_CODES: dict[str, int] = {
     "fewer images than asked": 7,
     "interrupted (Ctrl-C)": 130,
 }
-_EXIT_FOR: tuple[tuple[type[ImageGenError], int], ...] = (
-    (InvalidArgumentError, 2),
-    (ConfigurationError, 3),
-    (AuthenticationError, 3),
-    (PermissionDeniedError, 3),
-    (CorruptImageError, 5),  # the server's payload was bad, not the disk
-    (ImageDownloadError, 5),  # the link or its server, not the disk
-    (StorageError, 6),
-    (RateLimitError, 5),
-    (InternalServerError, 5),
-    (APIConnectionError, 5),
-    (MalformedResponseError, 5),
-    (BadRequestError, 4),
-    (ModelNotFoundError, 4),
+_EXIT_FOR: tuple[tuple[type[errors.ImageGenError], int], ...] = (
+    (errors.InvalidArgumentError, 2),
+    (errors.ConfigurationError, 3),
+    (errors.AuthenticationError, 3),
+    (errors.PermissionDeniedError, 3),
+    (errors.StorageError, 6),  # the disk; a damaged or undownloadable image is the server's
+    (errors.RateLimitError, 5),
+    (errors.InternalServerError, 5),
+    (errors.APIConnectionError, 5),
+    (errors.MalformedResponseError, 5),  # CorruptImageError included
+    (errors.ImageDownloadError, 5),
+    (errors.BadRequestError, 4),
+    (errors.ModelNotFoundError, 4),
 )
 _EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def _exit_code(error: type[ImageGenError]) -> int:
+def _exit_code(error_class: type[errors.ImageGenError]) -> int:
     """The exit code for an error class (the first row of ``_EXIT_FOR`` it belongs to)."""
-    return next((code for kind, code in _EXIT_FOR if issubclass(error, kind)), 4)
+    return next((code for kind, code in _EXIT_FOR if issubclass(error_class, kind)), 4)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -215,7 +199,7 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     key = tool.api_key  # from the environment here: a SecretStr, never a callable
     if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
         msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
-        raise ConfigurationError(msg)
+        raise errors.ConfigurationError(msg)
     progress = _Progress(err, plan.images_requested)
     try:
         result: ImageGenerationResult = tool.generate(proposal, on_event=progress)
@@ -232,7 +216,7 @@ def _result_code(result: ImageGenerationResult) -> int:
     if result.shortfall:
         return 7
     if any(image.download_error for image in result.images):
-        return _exit_code(ImageDownloadError)
+        return _exit_code(errors.ImageDownloadError)
     return 0
 
 
@@ -246,7 +230,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             out.write(capability_table_markdown() + "\n")
             return 0
         return _generate(args, out, err)
-    except ImageGenError as error:
+    except errors.ImageGenError as error:
         err.write(f"langchain-imagegen: {error}\n")
         return _exit_code(type(error))
     except KeyboardInterrupt:
