@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import queue
 import re
 import threading
@@ -67,8 +68,7 @@ class _Sent:
     """How one request went, and when it ended."""
 
     index: int
-    response: ImagesResponse | None = None
-    error: ImageGenError | None = None
+    outcome: ImagesResponse | ImageGenError
     ended: float = field(default_factory=time.perf_counter)
 
 
@@ -185,14 +185,15 @@ class _Call:
             for index, body in enumerate(self.plan.requests)
         ]
 
-    def received(self, sent: _Sent) -> list[tuple[GeneratedImage, str | None]]:
-        """Note how a request went on its record; the images it returned, still to be saved."""
+    def received(self, sent: _Sent) -> list[tuple[GeneratedImage, str | None]] | None:
+        """Note how a request went on its record; the images it returned, still to be saved
+        (``None`` if it failed)."""
         record = self.result.requests[sent.index]
         record.elapsed_s = round(sent.ended - self.started, 3)
-        response = sent.response
-        if response is None:
-            self.fail(sent.index, sent.error or MalformedResponseError("no response"))
-            return []
+        response = sent.outcome
+        if isinstance(response, ImageGenError):
+            self.fail(sent.index, response)
+            return None
         record.images = len(response.images)
         record.request_id = response.request_id
         record.usage = response.usage
@@ -317,15 +318,12 @@ class ImageGenerator:
         for data in call.requested():
             emit("requested", data)
         count = len(plan.requests)
-
-        def send(index: int) -> _Sent:
-            return self._send(call, index)
-
+        send = functools.partial(self._send, call)
         outcomes = iter([send(0)]) if count == 1 else _in_daemon_threads(send, count)
         for sent in outcomes:
-            returned = call.received(sent)
-            if sent.response is not None:
-                emit("received", {"request_index": sent.index, "images": len(returned)})
+            if (returned := call.received(sent)) is None:
+                continue
+            emit("received", {"request_index": sent.index, "images": len(returned)})
             for image, b64 in returned:
                 if saved := _saved_event(sent.index, self._materialise(call, image, b64)):
                     emit("saved", saved)
@@ -333,11 +331,10 @@ class ImageGenerator:
 
     def _send(self, call: _Call, index: int) -> _Sent:
         try:
-            return _Sent(
-                index, self.client.generate(call.plan.requests[index], deadline=call.deadline)
-            )
+            body = call.plan.requests[index]
+            return _Sent(index, self.client.generate(body, deadline=call.deadline))
         except ImageGenError as error:
-            return _Sent(index, error=error)
+            return _Sent(index, error)
 
     def _materialise(
         self, call: _Call, image: GeneratedImage, b64: str | None
@@ -400,12 +397,12 @@ class ImageGenerator:
             body = call.plan.requests[index]
             return _Sent(index, await self.client.agenerate(body, deadline=call.deadline))
         except ImageGenError as error:
-            return _Sent(index, error=error)
+            return _Sent(index, error)
 
     async def _acollect(self, call: _Call, sent: _Sent, emit: AsyncEventSink) -> None:
-        returned = call.received(sent)
-        if sent.response is not None:
-            await emit("received", {"request_index": sent.index, "images": len(returned)})
+        if (returned := call.received(sent)) is None:
+            return
+        await emit("received", {"request_index": sent.index, "images": len(returned)})
         for image, b64 in returned:
             if saved := _saved_event(sent.index, await self._amaterialise(call, image, b64)):
                 await emit("saved", saved)
