@@ -1,33 +1,49 @@
 """Independent per-model validator for ``POST /v1/images/generations`` request bodies.
 
-Written only from ``/work/shared/api-facts.md`` (never from package code) so that the package's
-own coercion tables can be checked against it. Every rule cites the api-facts section it comes
-from as ``[§n]``. Where api-facts has a verbatim error body (§5.2) it is reproduced exactly; where
-it has none (§9 open questions) the body follows OpenAI's usual ``invalid_request_error`` pattern
-and is marked ``UNVERIFIED`` in a comment.
+Written from OpenAI's API reference (the OpenAPI request schema at openai-openapi commit
+f85dbe22, vendored in ``tests/data/openapi``), the recorded exchanges in ``tests/data/recorded``
+and the per-model facts listed with their public sources in ``docs/models.md``, never from
+package code, so that the package's own coercion tables can be checked against it. It imports
+nothing from the package, and ``tests/unit_tests/test_spec_validator_openapi.py`` checks its
+rules against the OpenAPI excerpt itself. Every rule cites where it comes from:
 
-When api-facts leaves a behaviour open, the validator is deliberately *stricter* than the real
-API is known to be: a false rejection only makes the package drop a parameter that might have
-worked, a false acceptance lets a request through that the real service may refuse.
+* ``[spec]``: the OpenAPI ``CreateImageRequest`` schema (types, enums, limits, descriptions);
+* ``[models]``: a per-model rule in ``docs/models.md`` (the reference's prose, OpenAI's
+  deprecations page, Azure's docs);
+* ``[recorded]``: a real exchange in ``tests/data/recorded`` (verbatim error bodies);
+* ``[open]``: a question no public source settles (``docs/models.md#open-questions``).
+
+Where a verbatim error body is on record it is reproduced exactly; where none is, the body
+follows OpenAI's usual ``invalid_request_error`` pattern and is marked ``UNVERIFIED`` in a
+comment.
+
+When the sources leave a behaviour open, the validator is deliberately *stricter* than the
+real API is known to be: a false rejection only makes the package drop a parameter that might
+have worked, a false acceptance lets a request through that the real service may refuse.
 
 Decisions on open points (also listed in ``DECISIONS``):
 
-* A missing or ``null`` ``model`` resolves to ``dall-e-2`` (spec default, §2), even when a
+* A missing or ``null`` ``model`` resolves to ``dall-e-2`` (spec default), even when a
   GPT-image-only parameter is present (the spec's "unless ..." clause is not modelled).
-* An explicit ``null`` for a nullable optional field counts as "not sent" (§2). ``user`` is the
+* An explicit ``null`` for a nullable optional field counts as "not sent" [spec]. ``user`` is the
   one optional field the spec does not mark nullable, so ``user: null`` is an ``invalid_type``;
   ``prompt: null`` likewise (required, not nullable).
 * Integers must be JSON integers: ``true``/``false`` and decimals such as ``1.0`` are
   ``invalid_type``.
 * A parameter valid only for another model family is answered with ``unknown_parameter``, the
-  code the live API uses for ``quality`` on dall-e-2 and ``response_format`` on GPT image (§5.2).
+  code the live API uses for ``quality`` on dall-e-2 and ``response_format`` on GPT image
+  [recorded].
 * ``output_compression`` with ``png`` output (explicit or default) is accepted only at its
-  default value 100; anything lower is ``invalid_value`` (§2 "with jpeg/webp").
-* ``partial_images`` above 0 without ``stream: true`` is ``invalid_value`` (§2 "streaming only").
-* ``size: "auto"`` is rejected for dall-e-2/3: §3 lists only concrete sizes for them.
-* ``quality: "auto"`` is rejected for dall-e-3: §3 lists ``standard``/``hd`` only.
+  default value 100; anything lower is ``invalid_value`` ([spec]: "with the webp or jpeg
+  output formats").
+* ``partial_images`` above 0 without ``stream: true`` is ``invalid_value`` ([spec]: "used for
+  streaming responses").
+* ``size: "auto"`` is rejected for dall-e-2/3: [spec] lists only concrete sizes for them.
+* ``quality: "auto"`` is rejected for dall-e-3: [spec] lists ``standard``/``hd`` only.
+* gpt-image-2's "maximum supported resolution is 3840x2160" bounds both edges: long edge at
+  most 3840 and short edge at most 2160 (2880x2880 is rejected).
 * Snapshots: ``gpt-image-2-YYYY-MM-DD`` and ``gpt-image-1[.5|-mini]-YYYY-MM-DD`` with a real
-  calendar date are accepted as their family; post-spec models (gpt-image-2.5/2.6, §3) are
+  calendar date are accepted as their family; post-spec models (gpt-image-2.5/2.6, [models]) are
   unknown (404).
 """
 
@@ -43,6 +59,7 @@ __all__ = [
     "DECISIONS",
     "GPT_IMAGE_2_MAX_EDGE",
     "GPT_IMAGE_2_MAX_PIXELS",
+    "GPT_IMAGE_2_MAX_SHORT_EDGE",
     "GPT_IMAGE_2_MIN_PIXELS",
     "PROMPT_LIMITS",
     "SCHEMA_FIELDS",
@@ -58,7 +75,7 @@ __all__ = [
 
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2"]
 """Model families with identical rules. ``gpt-image-1`` covers gpt-image-1, -1-mini, -1.5 and
-chatgpt-image-latest (§3 column 3); ``gpt-image-2`` covers gpt-image-2 and its snapshots."""
+chatgpt-image-latest [models]; ``gpt-image-2`` covers gpt-image-2 and its snapshots."""
 
 DECISIONS: Final[tuple[str, ...]] = (
     "missing/null model -> dall-e-2 even with GPT-only params",
@@ -69,9 +86,10 @@ DECISIONS: Final[tuple[str, ...]] = (
     "partial_images > 0 requires stream: true",
     "size auto rejected for dall-e-2/3; quality auto rejected for dall-e-3",
     "dated snapshots accepted for gpt-image-1/-1-mini/-1.5/-2 families; 2.5/2.6 unknown",
+    "gpt-image-2 max 3840x2160: long edge <= 3840 and short edge <= 2160",
 )
 
-# [§2] Every property of CreateImageRequest at the 2026-08-21 spec, in schema order.
+# [spec] Every property of CreateImageRequest at the 2026-08-21 spec, in schema order.
 SCHEMA_FIELDS: Final[tuple[str, ...]] = (
     "prompt",
     "model",
@@ -89,7 +107,7 @@ SCHEMA_FIELDS: Final[tuple[str, ...]] = (
     "user",
 )
 
-# [§2] JSON type of each field; [§2] all optional fields nullable except ``user``.
+# [spec] JSON type of each field; [spec] all optional fields nullable except ``user``.
 _FIELD_TYPES: Final[Mapping[str, str]] = {
     "prompt": "string",
     "model": "string",
@@ -108,7 +126,7 @@ _FIELD_TYPES: Final[Mapping[str, str]] = {
 }
 _NOT_NULLABLE: Final[frozenset[str]] = frozenset({"prompt", "user"})
 
-# [§2, §3] prompt maximum length in characters.
+# [spec, models] prompt maximum length in characters.
 PROMPT_LIMITS: Final[Mapping[Family, int]] = {
     "dall-e-2": 1000,
     "dall-e-3": 4000,
@@ -116,7 +134,7 @@ PROMPT_LIMITS: Final[Mapping[Family, int]] = {
     "gpt-image-2": 32000,
 }
 
-# [§3] parameters each family does NOT accept (answered with unknown_parameter, §5.2).
+# [models] parameters each family does NOT accept (answered with unknown_parameter [recorded]).
 _GPT_ONLY: Final[tuple[str, ...]] = (
     "output_format",
     "output_compression",
@@ -126,15 +144,16 @@ _GPT_ONLY: Final[tuple[str, ...]] = (
     "partial_images",
 )
 _FORBIDDEN: Final[Mapping[Family, tuple[str, ...]]] = {
-    # [§3, §5.2 REC #23] dall-e-2 rejects any quality in 2026; style is dall-e-3 only.
+    # [models, recorded] dall-e-2 rejects any quality in 2026 (openllmetry #1, #2); style is
+    # dall-e-3 only.
     "dall-e-2": ("quality", "style", *_GPT_ONLY),
     "dall-e-3": _GPT_ONLY,
-    # [§3, §5.2] response_format -> unknown_parameter; style treated the same (brief, §9).
+    # [models, recorded] response_format -> unknown_parameter; style treated the same [open].
     "gpt-image-1": ("response_format", "style"),
     "gpt-image-2": ("response_format", "style"),
 }
 
-# [§2, §3] enumerated values per family, in the order OpenAI lists them in messages.
+# [spec, models] enumerated values per family, in the order OpenAI lists them in messages.
 _GPT_QUALITY: Final[tuple[str, ...]] = ("low", "medium", "high", "auto")
 _ENUMS: Final[Mapping[Family, Mapping[str, tuple[str, ...]]]] = {
     "dall-e-2": {"response_format": ("url", "b64_json")},
@@ -157,21 +176,24 @@ _ENUMS: Final[Mapping[Family, Mapping[str, tuple[str, ...]]]] = {
     },
 }
 
-# [§3] fixed size lists.
+# [models] fixed size lists.
 _DALLE_SIZES: Final[Mapping[Family, tuple[str, ...]]] = {
     "dall-e-2": ("256x256", "512x512", "1024x1024"),
     "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
 }
-# [§5.2] order as in the reported message: 1024x1024, 1024x1536, 1536x1024, auto.
+# [recorded] order as in the reported message: 1024x1024, 1024x1536, 1536x1024, auto.
 _GPT1_SIZES: Final[tuple[str, ...]] = ("1024x1024", "1024x1536", "1536x1024", "auto")
 
-# [§3] gpt-image-2 custom-size bounds (Azure's stated pixel bounds, spec's 3840 edge, 1:3..3:1).
+# [spec, models] gpt-image-2 custom-size bounds: edges divisible by 16, 1:3..3:1, "maximum
+# supported resolution is 3840x2160" read strictly (long edge <= 3840 AND short edge <= 2160,
+# [open] which of the two the API enforces), Azure's stated pixel bounds.
 GPT_IMAGE_2_MIN_PIXELS: Final = 655_360
 GPT_IMAGE_2_MAX_PIXELS: Final = 8_294_400
 GPT_IMAGE_2_MAX_EDGE: Final = 3840
+GPT_IMAGE_2_MAX_SHORT_EDGE: Final = 2160
 _SIZE_RE: Final = re.compile(r"([1-9][0-9]{0,5})x([1-9][0-9]{0,5})")
 
-# [§2, §3] model ids. chatgpt-image-latest comes from the SDK's ImageModel [§2].
+# [spec, models] model ids. chatgpt-image-latest comes from the SDK's ImageModel [spec].
 _EXACT_MODELS: Final[Mapping[str, Family]] = {
     "dall-e-2": "dall-e-2",
     "dall-e-3": "dall-e-3",
@@ -195,7 +217,7 @@ class ApiError:
 
     @property
     def error(self) -> dict[str, Any]:
-        """The ``error`` object of the envelope [§5.1]."""
+        """The ``error`` object of the envelope [recorded]."""
         inner = self.body.get("error")
         return inner if isinstance(inner, dict) else {}
 
@@ -230,7 +252,8 @@ def _error(
     status: int = 400,
     type_: str = "invalid_request_error",
 ) -> ApiError:
-    """Build the standard envelope [§5.1] with OpenAI's key order (message, type, param, code)."""
+    """Build the standard envelope [recorded], keys in OpenAI's order (message, type, param,
+    code)."""
     return ApiError(
         status,
         {"error": {"message": message, "type": type_, "param": param, "code": code}},
@@ -248,7 +271,7 @@ def _quote_list(values: Sequence[str]) -> str:
 
 
 def _invalid_value(param: str, value: object, supported: Sequence[str]) -> ApiError:
-    """[§5.2] 'Invalid value: ... Supported values are: ...' (verbatim for GPT quality)."""
+    """[recorded] 'Invalid value: ... Supported values are: ...' (verbatim for GPT quality)."""
     return _error(
         f"Invalid value: '{value}'. Supported values are: {_quote_list(supported)}.",
         param=param,
@@ -257,7 +280,7 @@ def _invalid_value(param: str, value: object, supported: Sequence[str]) -> ApiEr
 
 
 def _unknown_parameter(param: str) -> ApiError:
-    """[§5.2] verbatim shape of the dall-e-2 quality / GPT response_format rejection."""
+    """[recorded] verbatim shape of the dall-e-2 quality / GPT response_format rejection."""
     return _error(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
 
 
@@ -316,7 +339,7 @@ def _above_max(param: str, maximum: int, value: int) -> ApiError:
 
 
 def _model_not_found(model: str) -> ApiError:
-    """[§5.2 last row] 404 ``model_not_found`` (shape predicted, not observed)."""
+    """[recorded] 404 ``model_not_found`` (shape predicted, not observed)."""
     return _error(
         f"The model `{model}` does not exist or you do not have access to it.",
         param=None,
@@ -339,7 +362,7 @@ def _is_calendar_date(text: str) -> bool:
 
 
 def model_family(model: str) -> Family | None:
-    """Family of a model id [§2, §3], or None when the API would answer 404."""
+    """Family of a model id [spec, models], or None when the API would answer 404."""
     exact = _EXACT_MODELS.get(model)
     if exact is not None:
         return exact
@@ -350,7 +373,7 @@ def model_family(model: str) -> Family | None:
 
 
 def resolve_model(body: Mapping[str, Any]) -> str:
-    """Model id a body addresses: missing or null means ``dall-e-2`` [§2 default]."""
+    """Model id a body addresses: missing or null means ``dall-e-2`` [spec]."""
     model = body.get("model")
     return model if isinstance(model, str) else "dall-e-2"
 
@@ -369,7 +392,7 @@ def parse_size(size: str) -> tuple[int, int] | None:
 
 
 def gpt_image_2_size_problem(size: str) -> str | None:
-    """Why a gpt-image-2 ``size`` is invalid, or None if it is acceptable [§3 last column]."""
+    """Why a gpt-image-2 ``size`` is invalid, or None if it is acceptable [models]."""
     if size == "auto":
         return None
     dims = parse_size(size)
@@ -382,6 +405,8 @@ def gpt_image_2_size_problem(size: str) -> str | None:
         return "The aspect ratio must be between 1:3 and 3:1."
     if max(width, height) > GPT_IMAGE_2_MAX_EDGE:
         return f"The longest edge must be at most {GPT_IMAGE_2_MAX_EDGE} pixels."
+    if min(width, height) > GPT_IMAGE_2_MAX_SHORT_EDGE:
+        return f"The shortest edge must be at most {GPT_IMAGE_2_MAX_SHORT_EDGE} pixels."
     if not GPT_IMAGE_2_MIN_PIXELS <= width * height <= GPT_IMAGE_2_MAX_PIXELS:
         return (
             f"The total number of pixels must be between {GPT_IMAGE_2_MIN_PIXELS} "
@@ -391,11 +416,11 @@ def gpt_image_2_size_problem(size: str) -> str | None:
 
 
 def _check_size(family: Family, size: str) -> ApiError | None:
-    """[§3 size row, §5.2 size rows]."""
+    """[models, recorded]."""
     if family in _DALLE_SIZES:
         if size in _DALLE_SIZES[family]:
             return None
-        # [§5.2] verbatim dall-e-3 body; reused for dall-e-2 (no dall-e-2 body on record).
+        # [recorded] verbatim dall-e-3 body; reused for dall-e-2 (no dall-e-2 body on record).
         return ApiError(
             400,
             {
@@ -412,7 +437,7 @@ def _check_size(family: Family, size: str) -> ApiError | None:
     problem = gpt_image_2_size_problem(size)
     if problem is None:
         return None
-    # UNVERIFIED: exact gpt-image-2 custom-size error body is an open question [§9].
+    # UNVERIFIED: exact gpt-image-2 custom-size error body is an open question [open].
     return _error(f"Invalid value: '{size}'. {problem}", param="size", code="invalid_value")
 
 
@@ -422,7 +447,7 @@ def _check_size(family: Family, size: str) -> ApiError | None:
 
 
 def _sent(body: Mapping[str, Any], key: str) -> bool:
-    """[§2] a key counts as sent when present with a non-null value."""
+    """[spec] a key counts as sent when present with a non-null value."""
     return body.get(key) is not None
 
 
@@ -435,7 +460,7 @@ def _has_type(value: object, expected: str) -> bool:
 
 
 def _check_unknown_keys(body: Mapping[str, Any]) -> ApiError | None:
-    """[§2] only CreateImageRequest properties are accepted (even with a null value)."""
+    """[spec] only CreateImageRequest properties are accepted (even with a null value)."""
     for key in body:
         if key not in _FIELD_TYPES:
             return _unknown_parameter(str(key))
@@ -443,7 +468,7 @@ def _check_unknown_keys(body: Mapping[str, Any]) -> ApiError | None:
 
 
 def _check_types(body: Mapping[str, Any]) -> ApiError | None:
-    """[§2] JSON types; null allowed except for ``prompt`` and ``user``."""
+    """[spec] JSON types; null allowed except for ``prompt`` and ``user``."""
     for key, expected in _FIELD_TYPES.items():
         if key not in body:
             continue
@@ -456,7 +481,7 @@ def _check_types(body: Mapping[str, Any]) -> ApiError | None:
 
 
 def _check_prompt_present(body: Mapping[str, Any]) -> ApiError | None:
-    """[§2] prompt is the only required field and must not be empty or blank."""
+    """[spec] prompt is the only required field and must not be empty or blank."""
     if "prompt" not in body:
         # UNVERIFIED: OpenAI's generic missing-parameter body.
         return _error(
@@ -476,7 +501,7 @@ def _check_prompt_present(body: Mapping[str, Any]) -> ApiError | None:
 
 
 def _check_forbidden(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§3, §5.2] parameters of another family -> unknown_parameter."""
+    """[models, recorded] parameters of another family -> unknown_parameter."""
     for key in _FORBIDDEN[family]:
         if _sent(body, key):
             return _unknown_parameter(key)
@@ -484,13 +509,13 @@ def _check_forbidden(family: Family, body: Mapping[str, Any]) -> ApiError | None
 
 
 def _check_prompt_length(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§2, §3 prompt row, §5.2 prompt-too-long row]."""
+    """[spec, models, recorded]."""
     prompt = str(body["prompt"])
     limit = PROMPT_LIMITS[family]
     if len(prompt) <= limit:
         return None
     if family in ("dall-e-2", "dall-e-3"):
-        # [§5.2] verbatim dall-e-2 message (code and param null); same template for dall-e-3.
+        # [recorded] verbatim dall-e-2 message (code and param null); same template for dall-e-3.
         return _error(
             f"Prompt must be length {limit} or less. Your prompt length is {len(prompt)}. "
             "Please reduce your prompt length.",
@@ -507,7 +532,7 @@ def _check_prompt_length(family: Family, body: Mapping[str, Any]) -> ApiError | 
 
 
 def _check_n(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§2] n in 1..10; [§3] dall-e-3 only n=1."""
+    """[spec] n in 1..10; [models] dall-e-3 only n=1."""
     if not _sent(body, "n"):
         return None
     n: int = body["n"]
@@ -516,13 +541,13 @@ def _check_n(family: Family, body: Mapping[str, Any]) -> ApiError | None:
     if n > 10:
         return _above_max("n", 10, n)
     if family == "dall-e-3" and n != 1:
-        # UNVERIFIED: exact body not on record [§5.2 dall-e-3 n>1 row, §9].
+        # UNVERIFIED: exact body not on record [recorded, open].
         return _error("You must provide n=1 for this model.", param="n", code=None)
     return None
 
 
 def _check_enums(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§2, §3] enumerated string values allowed for this family."""
+    """[spec, models] enumerated string values allowed for this family."""
     for key, allowed in _ENUMS[family].items():
         if _sent(body, key) and body[key] not in allowed:
             return _invalid_value(key, body[key], allowed)
@@ -536,7 +561,7 @@ def _check_size_field(family: Family, body: Mapping[str, Any]) -> ApiError | Non
 
 
 def _check_output_compression(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§2] 0..100, meaningful only with jpeg/webp (png accepts only the default 100)."""
+    """[spec] 0..100, meaningful only with jpeg/webp (png accepts only the default 100)."""
     if family not in ("gpt-image-1", "gpt-image-2") or not _sent(body, "output_compression"):
         return None
     value: int = body["output_compression"]
@@ -556,7 +581,7 @@ def _check_output_compression(family: Family, body: Mapping[str, Any]) -> ApiErr
 
 
 def _check_background(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§2, §3] transparent background needs png or webp output."""
+    """[spec, models] transparent background needs png or webp output."""
     if family not in ("gpt-image-1", "gpt-image-2") or body.get("background") != "transparent":
         return None
     output_format = body.get("output_format") or "png"
@@ -572,7 +597,7 @@ def _check_background(family: Family, body: Mapping[str, Any]) -> ApiError | Non
 
 
 def _check_partial_images(family: Family, body: Mapping[str, Any]) -> ApiError | None:
-    """[§2 PartialImages] 0..3, only meaningful with ``stream: true``."""
+    """[spec] 0..3, only meaningful with ``stream: true``."""
     if family not in ("gpt-image-1", "gpt-image-2") or not _sent(body, "partial_images"):
         return None
     value: int = body["partial_images"]
