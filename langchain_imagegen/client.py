@@ -13,11 +13,12 @@ Why it looks like this:
   (``sync_auth_flow`` / ``async_auth_flow``): the retry logic cannot drift between the two.
 * One deadline bounds a whole call: every attempt, every wait and every body read. httpx's
   timeouts are per read, so a server sending a byte every half second would never trip them:
-  bodies are streamed and the deadline checked between chunks, each request's timeouts are
-  capped to the time left, and the async driver also runs each exchange under
-  ``asyncio.wait_for``, an exact bound. (A sync read that began before the deadline can
-  outlive it by at most that read's timeout, itself never longer than the time that was left
-  when the request was sent.)
+  bodies are streamed and the deadline checked between chunks, and each request's timeouts
+  are capped to the time left. The async driver runs each exchange under
+  ``asyncio.wait_for``, an exact bound; a sync body read cannot be cancelled, so
+  :mod:`~langchain_imagegen.watchdog` shuts its socket down at the deadline. (Before the
+  body, a sync request's connect, send and header phases are each bounded by the time that
+  was left when it was sent.)
 * Bodies are capped: a generation answer at :data:`DEFAULT_MAX_RESPONSE_BYTES`, a download
   at the caller's ``max_bytes``, an error page at 64 KiB, each checked against
   ``Content-Length`` first and counted while streaming, never read whole into memory first.
@@ -42,6 +43,7 @@ import json
 import logging
 import math
 import random
+import socket
 import threading
 import time
 import weakref
@@ -64,6 +66,7 @@ from langchain_imagegen.errors import (
 )
 from langchain_imagegen.response import ImagesResponse, parse_images_response
 from langchain_imagegen.retry import RetryPolicy, is_retryable_error, next_delay
+from langchain_imagegen.watchdog import WATCHDOG
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "ImagesClient"]
 
@@ -513,8 +516,10 @@ class ImagesClient:
             headers=step.headers,
             timeout=self._timeout_within(remaining),
         )
+        fired = False
         try:
             response = client.send(request, stream=True, follow_redirects=step.follow_redirects)
+            guard = _watch(response, step.deadline - self._clock())
             try:
                 reader = _BodyReader(response, step, self._clock)
                 if reader.wants_body:
@@ -523,8 +528,9 @@ class ImagesClient:
                             break
             finally:
                 response.close()
+                fired = guard is not None and WATCHDOG.release(guard)
         except httpx.RequestError as exc:
-            return self._unless_deadline(exc, remaining)
+            return _DEADLINE_PASSED if fired else self._unless_deadline(exc, remaining)
         return reader.outcome()
 
     async def _aexchange(self, client: httpx.AsyncClient, step: _Exchange) -> _Outcome:
@@ -672,6 +678,13 @@ class ImagesClient:
                 f"the response from {self._url.host} could not be decoded: {exc}"
             )
         return APIConnectionError(f"the request to {self._url.host} failed: {type(exc).__name__}")
+
+
+def _watch(response: httpx.Response, seconds: float) -> object | None:
+    """Have the watchdog end this response's socket reads at the deadline (real sockets only)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    return WATCHDOG.watch(sock, seconds) if isinstance(sock, socket.socket) else None
 
 
 def _encode(body: dict[str, Any]) -> bytes:

@@ -33,10 +33,12 @@ TRICKLE_GAP_S = 0.25
 TRICKLE_BYTES = 40  # 10 s of trickling: far longer than any deadline below
 SERVER_LIFETIME_S = 12.0
 SLACK_S = 2.0  # how far past its deadline a call may end, generously
+LATE_S = 1.3
 
 
 class MisbehavingServer:
     """Answers by path: ``/trickle`` (a 200 whose body comes one byte every 0.25 s),
+    ``/late-stall`` (headers after 1.3 s, one byte of the body, then nothing),
     ``/silent`` (accepts, never answers), ``/loop`` (redirects to itself), ``/to-file``
     (redirects to ``file:///etc/passwd``), ``/expired`` (403, as an expired signed link)."""
 
@@ -85,24 +87,29 @@ class MisbehavingServer:
 
     def _reply(self, conn: socket.socket, path: str) -> None:
         if path.startswith("/trickle"):
-            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
                          b"Content-Length: %d\r\n\r\n" % TRICKLE_BYTES)  # fmt: skip
             for _ in range(TRICKLE_BYTES):
                 if not self._alive():
                     return
                 conn.sendall(b" ")
                 time.sleep(TRICKLE_GAP_S)
+        elif path.startswith("/late-stall"):
+            time.sleep(LATE_S)  # headers just before the deadline, then one byte, then nothing
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\n{")
+            while self._alive():
+                time.sleep(0.1)
         elif path.startswith("/silent"):
             while self._alive():
                 time.sleep(0.1)
         elif path.startswith(("/loop", "/to-file")):
             target = path if path.startswith("/loop") else "file:///etc/passwd"
-            conn.sendall(b"HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n"
-                         % target.encode())  # fmt: skip
+            conn.sendall(b"HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: %s\r\n"
+                         b"Content-Length: 0\r\n\r\n" % target.encode())  # fmt: skip
         else:
             body = b"<Error><Code>AuthenticationFailed</Code></Error>"
-            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-                         % (len(body), body))  # fmt: skip
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
 
 
 @pytest.fixture
@@ -143,6 +150,23 @@ async def test_async_a_trickling_or_silent_answer_ends_at_the_deadline(
         await client.agenerate(BODY, deadline=client.clock() + 1.0)
     assert time.monotonic() - started < 1.0 + SLACK_S
     await client.aclose()
+
+
+def test_a_body_stalling_just_before_the_deadline_ends_at_the_deadline(
+    server: MisbehavingServer,
+) -> None:
+    """The body's first read starts 1.3 s into a 1.5 s budget with a read timeout of 1.5 s
+    (what was left when the request was sent): without the watchdog it would end near 2.8 s."""
+    client = _client(server, "/late-stall")
+    for run in (
+        lambda: client.generate(BODY, deadline=client.clock() + 1.5),
+        lambda: asyncio.run(client.agenerate(BODY, deadline=client.clock() + 1.5)),
+    ):
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError, match="time budget"):
+            run()
+        assert time.monotonic() - started < 1.5 + 0.9
+    client.close()
 
 
 def test_the_default_deadline_is_the_retry_budget(server: MisbehavingServer) -> None:

@@ -1,0 +1,79 @@
+"""End a blocked sync socket read when its deadline passes.
+
+A sync httpx read cannot be cancelled, and each one may wait for the whole read timeout that
+was fixed when the request was sent: a body that stalls late in a call would outlive the
+call's deadline by up to that much. :data:`WATCHDOG` shuts the socket down at the deadline
+instead, which makes the blocked ``recv()`` return at once (httpx then raises a read error,
+and the connection is dropped rather than pooled). The socket comes from the
+``network_stream`` response extension that httpcore documents.
+
+One daemon thread serves the whole process; it starts when a socket is first watched and
+ends after a second with nothing to watch. Watching and releasing cost a lock and a dict
+operation; the thread is woken only when a new deadline is earlier than the one it waits for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+__all__ = ["WATCHDOG", "Watchdog"]
+
+_IDLE_S = 1.0  # how long the thread lingers with nothing to watch
+
+
+class Watchdog:
+    """Shuts down each watched socket still unreleased at its deadline."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watched: dict[object, tuple[float, socket.socket]] = {}
+        self._fired: set[object] = set()
+        self._next_due = float("inf")
+        self._running = False
+
+    def watch(self, sock: socket.socket, seconds: float) -> object:
+        """Shut ``sock`` down ``seconds`` from now unless released first; returns a token."""
+        token = object()
+        due = time.monotonic() + seconds
+        with self._cond:
+            self._watched[token] = (due, sock)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="imagegen-deadline", daemon=True).start()
+            elif due < self._next_due:
+                self._cond.notify()
+        return token
+
+    def release(self, token: object) -> bool:
+        """Stop watching; whether the deadline had already passed (the socket was shut)."""
+        with self._cond:
+            self._watched.pop(token, None)
+            if token in self._fired:
+                self._fired.discard(token)
+                return True
+            return False
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for token, (due, sock) in list(self._watched.items()):
+                    if due <= now:
+                        del self._watched[token]
+                        self._fired.add(token)
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                if not self._watched:
+                    self._next_due = float("inf")
+                    if not self._cond.wait(_IDLE_S) and not self._watched:
+                        self._running = False
+                        return
+                    continue
+                self._next_due = min(due for due, _ in self._watched.values())
+                self._cond.wait(self._next_due - now)
+
+
+WATCHDOG = Watchdog()
