@@ -80,8 +80,11 @@ Method:
   `AsyncClient` (for 50 concurrent calls with httpx's default pool limits, the fastest of
   those tried); for base64 images it also decodes and writes each image to disk, which is the
   useful work the tool does.
-- For context, the per-call row is followed by LangChain's own floor: a bare `BaseTool` whose
-  `_run` is just that raw post, called the same way.
+- The per-call target compares the tool with LangChain's floor: a minimal `BaseTool` subclass
+  with the tool's own args schema (so LangChain parses and checks the same arguments for
+  both) whose `_run` is just that raw post, called the same way, on the same emulator, in the
+  same run. The same floor without an args schema (LangChain then skips argument parsing) and
+  the raw post itself are reported for context, not targeted.
 - Memory is measured in a fresh subprocess per measurement: the tracemalloc peak above what was
   traced just before the call (after a warm-up call), and the peak RSS (`VmHWM`, reset through
   `/proc/self/clear_refs`, no warm-up) above the RSS just before the call.
