@@ -305,11 +305,11 @@ class ImagesClient:
             return self._ainjected
         loop = asyncio.get_running_loop()
         entry = self._aclients.get(loop)
-        if entry is not None:
+        if entry is not None and not entry[0].is_closed:
             return entry[0]
         with self._lock:
             entry = self._aclients.get(loop)
-            if entry is None:
+            if entry is None or entry[0].is_closed:  # closed: by a shutdown_asyncgens() call
                 for old in [lp for lp in self._aclients if lp.is_closed()]:
                     del self._aclients[old]  # its connections died with its loop
                 client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)

@@ -75,3 +75,21 @@ async def test_aclose_still_closes_the_running_loops_client(emulator: Emulator) 
     assert http_client.is_closed
     await client.agenerate(BODY)  # a later call opens a new one
     await client.aclose()
+
+
+def test_a_loop_that_shut_its_async_generators_down_gets_a_new_client(
+    emulator: Emulator,
+) -> None:
+    endpoint = Endpoint.openai(base_url=emulator.base_url, api_key=SecretStr(emulator.api_key))
+    client = ImagesClient(endpoint)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(client.agenerate(BODY))
+        first = loop.run_until_complete(client._async_client())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        assert first.is_closed
+        assert len(loop.run_until_complete(client.agenerate(BODY)).images) == 1
+        assert loop.run_until_complete(client._async_client()) is not first
+        loop.run_until_complete(client.aclose())
+    finally:
+        loop.close()
