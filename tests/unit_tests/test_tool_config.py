@@ -20,6 +20,7 @@ import pytest
 from langchain_core.messages import ToolCall, ToolMessage
 from pydantic import SecretStr, ValidationError
 
+from langchain_imagegen.errors import ConfigurationError
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import (
     AzureImageGenerationTool,
@@ -199,8 +200,10 @@ def test_a_refused_change_leaves_the_previous_configuration(
 
 
 def test_a_refused_rebuild_is_rolled_back(clean_env: None) -> None:
+    with pytest.raises(ConfigurationError, match="no Azure endpoint"):
+        AzureImageGenerationTool(model="images", api_key="k")  # as AzureChatOpenAI: at once
     tool = AzureImageGenerationTool(model="images", api_key="k", azure_endpoint=AZURE)
-    with pytest.raises(Exception, match="no Azure endpoint"):
+    with pytest.raises(ConfigurationError, match="no Azure endpoint"):
         tool.azure_endpoint = None
     assert tool.azure_endpoint == AZURE
     assert tool.client.endpoint.url.startswith(AZURE)
