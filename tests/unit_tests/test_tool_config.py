@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -475,3 +476,26 @@ def test_copies_do_not_warn_again(clean_env: None) -> None:
         tool.model_copy(update={"max_images": 2})
         copy.deepcopy(tool)
         tool.max_images = 3
+
+
+# --- retry_budget bounds the whole call -------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_retry_budget_bounds_the_whole_call_and_follows_assignment(
+    make: Callable[..., ImageGenerationTool], use_async: bool
+) -> None:
+    busy = Server(lambda body, k: httpx.Response(503, headers={"retry-after-ms": "50"}))
+    tool = make(
+        max_retries=1000,
+        retry_budget=30.0,
+        http_client=httpx.Client(transport=httpx.MockTransport(busy)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(busy)),
+    )
+    tool.retry_budget = 0.3  # set on a built tool: the call must honour the new bound
+    started = time.monotonic()
+    message = await tool.ainvoke(call()) if use_async else tool.invoke(call())
+    elapsed = time.monotonic() - started
+    assert message.status == "error"
+    assert elapsed < 3.0  # generous: the point is 0.3 s, not 30 s or 1000 retries
+    assert 2 <= len(busy.bodies) < 100
