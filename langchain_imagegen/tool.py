@@ -312,7 +312,11 @@ class BaseImageGenerationTool(BaseTool):
 
     def _endpoint(self) -> Endpoint:
         """Where requests go and how they authenticate; each flavour says."""
-        raise NotImplementedError
+        msg = (
+            f"{type(self).__name__} does not say where requests go: use ImageGenerationTool "
+            "or AzureImageGenerationTool, or implement _endpoint()"
+        )
+        raise NotImplementedError(msg)
 
     def _serves_openai_lifecycle(self) -> bool:
         """Whether OpenAI's own shutdown dates apply to this tool's models."""
