@@ -216,8 +216,9 @@ class ImageStore:
     """Saves images under one directory, atomically, named by content hash.
 
     Files are named ``<first 16 hex of sha256>.<ext>``, the extension sniffed from the bytes.
-    The directory (and its parents) is created on the first save. Every failure raises
-    :class:`StorageError` and leaves no partial file behind.
+    The directory (and its parents) is created on the first save. A disk failure raises
+    :class:`StorageError`, bytes that are not a complete image (empty ones included) raise
+    :class:`CorruptImageError` (the server's problem); neither leaves a partial file behind.
     """
 
     def __init__(self, output_dir: str | os.PathLike[str]) -> None:
@@ -262,14 +263,15 @@ class ImageStore:
         rewrite the file.
 
         Raises:
-            CorruptImageError: the bytes are not a complete image.
+            CorruptImageError: the bytes are empty or not a complete image.
+            TypeError: ``data`` is not bytes.
             StorageError: the directory cannot be created or written (the message names it
                 and the OS reason; ``errno`` is copied from the OS error).
         """
         if not isinstance(data, (bytes, bytearray)):
-            raise StorageError(f"expected image bytes, got {type(data).__name__}")
-        if not data:
-            raise StorageError(f"refusing to save an empty image to {self.output_dir}")
+            raise TypeError(f"expected image bytes, got {type(data).__name__}")
+        if not data:  # what a server sent: nothing is wrong with the disk
+            raise CorruptImageError(f"refusing to save an empty image to {self.output_dir}")
         mime_type, ext = self._kind(data, mime_type_hint)
         size = len(data)
         sha256 = hashlib.sha256(data).hexdigest()

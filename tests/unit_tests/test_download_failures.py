@@ -22,7 +22,7 @@ import httpx
 import pytest
 from langchain_core.messages import ToolMessage
 
-from langchain_imagegen.errors import MalformedResponseError
+from langchain_imagegen.errors import CorruptImageError, MalformedResponseError
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import ImageGenerationTool
 from tests.emulator import encode_image
@@ -48,6 +48,8 @@ def _file(request: httpx.Request) -> httpx.Response:
             "<Message>Signed expiry time has to be after signed start time.</Message></Error>"
         )
         return httpx.Response(403, text=body, headers={"content-type": "application/xml"})
+    if path == "/empty.png":
+        return httpx.Response(200, content=b"", headers={"content-type": "image/png"})
     if path == "/ok.png":
         return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
     return httpx.Response(404)
@@ -282,3 +284,17 @@ def test_the_request_body_is_unchanged_by_the_response(
     assert sent[0]["size"] == "512x512"
     assert result.requests[0].body["size"] == "512x512"
     assert result.images[0].size == "1024x1024"
+
+
+async def test_an_empty_download_is_the_servers_problem_not_the_disks(
+    make_tool: Callable[..., ImageGenerationTool], tmp_path: Path
+) -> None:
+    tool = make_tool(_server({"url": f"{FILES}/empty.png"}, {"url": f"{FILES}/ok.png"}))
+    for result in await _both(tool, {"prompt": "a fox", "n": 2}):
+        assert [image.url for image in result.images] == [f"{FILES}/ok.png"]
+        (error,) = result.errors
+        assert "empty image" in error
+    with pytest.raises(CorruptImageError, match="empty image") as info:
+        make_tool(_server({"url": f"{FILES}/empty.png"})).generate({"prompt": "a fox"})
+    assert "output_dir" not in info.value.agent_message()
+    assert len(_files(tmp_path)) == 1

@@ -326,9 +326,9 @@ def test_save_refuses_truncated_image(tmp_path: Path) -> None:
 
 def test_save_refuses_empty_and_non_bytes(tmp_path: Path) -> None:
     store = ImageStore(tmp_path)
-    with pytest.raises(StorageError, match="empty"):
+    with pytest.raises(CorruptImageError, match="empty"):  # the server's problem, not the disk's
         store.save(b"")
-    with pytest.raises(StorageError, match="expected image bytes"):
+    with pytest.raises(TypeError, match="expected image bytes"):
         store.save(b64(PNG))  # type: ignore[arg-type]
 
 
