@@ -135,7 +135,7 @@ async def test_cancelling_agenerate_cancels_every_request(
     took = time.monotonic() - started
     assert took < 1.0, f"cancelling took {took:.2f} s"
     # Every fanned-out task has ended by the time the call's task has: nothing left running.
-    assert asyncio.all_tasks() - before == {asyncio.current_task()} - before
+    assert asyncio.all_tasks() <= before
     assert _open_connections_to(emulator.port) in (0, None)  # the cancelled streams closed
     await tool.aclose()
     assert files_under(out_dir) == []
