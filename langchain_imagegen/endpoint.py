@@ -40,7 +40,8 @@ __all__ = [
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 #: Used for Azure deployment-style URLs when no ``api_version`` is given: the first version
-#: that serves the GPT image models on that route (docs/models.md, Azure OpenAI).
+#: that serves the GPT image models on that route (Microsoft Learn, "How to use image
+#: generation models"; docs/models.md#sources).
 AZURE_DEFAULT_API_VERSION = "2025-04-01-preview"
 
 TokenProvider = Callable[[], str]
@@ -195,7 +196,7 @@ class Endpoint:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, object] | None = None,
     ) -> Endpoint:
-        """Azure OpenAI (docs/models.md lists the routes and API versions).
+        """Azure OpenAI (Microsoft Learn, "How to use image generation models").
 
         With ``deployment``: ``{endpoint}/openai/deployments/{deployment}/images/generations
         ?api-version=...`` (default :data:`AZURE_DEFAULT_API_VERSION`). Without: the v1 route
