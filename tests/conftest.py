@@ -1,8 +1,9 @@
-"""Shared test configuration: hermetic environment and VCR cassettes.
+"""Shared test configuration: hermetic environment, Hypothesis profiles, VCR cassettes.
 
-Replay (the default, ``--record-mode=none``) needs no network and no key. To record,
-run with ``--record-mode=once`` (new cassettes) or ``rewrite``: the ``images_base_url``
-fixture then starts the loopback emulator from ``tests/emulator.py``, or uses
+Cassettes are plain YAML written by ``tests/readable_yaml.py``. Replay (the default,
+``--record-mode=none``) needs no network and no key. To record, run with
+``--record-mode=once`` (new cassettes) or ``rewrite``: the ``images_base_url`` fixture then
+starts the loopback emulator from ``tests/emulator.py``, or uses
 ``IMAGEGEN_RECORD_BASE_URL`` (with ``OPENAI_API_KEY``) to record against a real endpoint.
 """
 
