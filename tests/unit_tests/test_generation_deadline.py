@@ -83,9 +83,7 @@ def _generator(client: FakeClient, tmp_path: Path) -> ImageGenerator:
 
 
 @pytest.mark.parametrize("images", [1, 3])
-def test_every_request_and_download_shares_the_call_deadline(
-    tmp_path: Path, images: int
-) -> None:
+def test_every_request_and_download_shares_the_call_deadline(tmp_path: Path, images: int) -> None:
     client = FakeClient()
     plan = coerce_params("dall-e-3", {"prompt": "a fox", "n": images})  # one image a request
     result = _generator(client, tmp_path).run(plan)
