@@ -211,6 +211,7 @@ class _Coercer:
         self.max_images = max_images
         self.body: dict[str, Any] = {}
         self.adjustments: list[Adjustment] = []
+        self.offered = profile.llm_fields()
 
     def adjust(self, field: str, proposed: Any, applied: Any, reason: str) -> None:
         self.adjustments.append(Adjustment(field, proposed, applied, reason))
@@ -257,29 +258,15 @@ class _Coercer:
     def unsupported(self, field: str) -> str | None:
         """Why this model never gets ``field`` (``None``: it takes the field)."""
         profile, name = self.profile, self.profile.name
-        reasons = {
-            "size": (not profile.sizes and profile.size_rule is None, f"{name} takes no size"),
-            "quality": (not profile.qualities, f"{name} takes no quality; it has a single one"),
-            "style": (
-                not profile.styles,
-                f"{name} has no style parameter; describe the style in the prompt instead",
-            ),
-            "response_format": (
-                not profile.response_formats,
-                f"{name} always returns base64 images and rejects response_format"
-                if profile.always_b64
-                else f"{name} takes no response_format",
-            ),
-            "output_format": (not profile.output_formats, f"{name} takes no output_format"),
-            "background": (not profile.backgrounds, f"{name} takes no background"),
-            "moderation": (not profile.moderations, f"{name} takes no moderation"),
-            "output_compression": (
-                not profile.supports_output_compression,
-                f"{name} takes no output_compression",
-            ),
-        }
-        missing, reason = reasons.get(field, (False, ""))
-        return reason if missing else None
+        if profile.takes(field):
+            return None
+        if field == "quality":
+            return f"{name} takes no quality; it has a single one"
+        if field == "style":
+            return f"{name} has no style parameter; describe the style in the prompt instead"
+        if field == "response_format" and profile.always_b64:
+            return f"{name} always returns base64 images and rejects response_format"
+        return f"{name} takes no {field}"
 
     def refusal(self, key: str, developer: Collection[str]) -> str | None:
         """Why the LLM may not set ``key`` (``None``: it may, or coercion decides later).
@@ -292,7 +279,7 @@ class _Coercer:
             return None  # never sent from a proposal; their handlers say why
         if target in developer:
             return f"{target} is set by the developer"
-        if target in self.profile.llm_fields():
+        if target in self.offered:
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -128,16 +128,15 @@ class ImageModelProfile:
     permissive: bool = False
     """Gateway profile: values the API spec knows pass through unchecked."""
 
+    def takes(self, field: str) -> bool:
+        """Whether this model takes the Images API parameter ``field`` at all (a parameter
+        it lacks is never sent to it)."""
+        lacks = _LACKS.get(field)
+        return lacks is None or not lacks(self)
+
     def llm_fields(self) -> tuple[str, ...]:
         """The :data:`LLM_FIELDS` this model takes: what its args schema offers the LLM."""
-        takes = {
-            "size": bool(self.sizes) or self.size_rule is not None,
-            "quality": bool(self.qualities),
-            "style": bool(self.styles),
-            "background": bool(self.backgrounds),
-            "output_format": bool(self.output_formats),
-        }
-        return tuple(name for name in LLM_FIELDS if takes.get(name, True))
+        return tuple(name for name in LLM_FIELDS if self.takes(name))
 
     def accepts_size(self, size: str) -> bool:
         """Whether ``size`` is valid as sent (an enumerated value or one the rule allows)."""
@@ -169,6 +168,18 @@ class ImageModelProfile:
         """The same capabilities under another model name (snapshots, aliases, deployments)."""
         return self if name == self.name else dataclasses.replace(self, name=name)
 
+
+# What each parameter needs in a profile for the model to take it (others it always takes).
+_LACKS: dict[str, Callable[[ImageModelProfile], bool]] = {
+    "size": lambda p: not p.sizes and p.size_rule is None,
+    "quality": lambda p: not p.qualities,
+    "style": lambda p: not p.styles,
+    "response_format": lambda p: not p.response_formats,
+    "output_format": lambda p: not p.output_formats,
+    "background": lambda p: not p.backgrounds,
+    "moderation": lambda p: not p.moderations,
+    "output_compression": lambda p: not p.supports_output_compression,
+}
 
 _WXH = re.compile(r"(\d{1,5})x(\d{1,5})")
 
