@@ -10,9 +10,11 @@ Method (also written to docs/performance.md):
 * The emulator (tests/emulator.py) runs in its own process on 127.0.0.1, one process per
   server configuration (latency, image size), so its work never shares a GIL with the client
   being measured. The tool and its raw-httpx baseline talk to the same emulator process.
-* Timings alternate tool and baseline rounds (the order flips each round) after a warm-up
-  round each, and report the median over rounds of each round's mean. Both sides reuse one
-  client (connection pool, keep-alive) across calls.
+* Sync timings interleave tool and baseline call by call (the order rotates every call) after
+  a warm-up, and report the median over rounds of each round's mean; async batches alternate
+  batch by batch. Both sides reuse one client (connection pool, keep-alive) across calls.
+* The per-call target is relative to LangChain's floor: a minimal BaseTool with the tool's
+  args schema whose ``_run`` is the raw post. The ratios to raw httpx are reported.
 * Memory is measured in a fresh subprocess per measurement: tracemalloc peak above the
   traced memory just before the call (after a warm-up call), and peak RSS (VmHWM, without a
   warm-up) above the RSS just before the call.
@@ -72,8 +74,9 @@ Method:
 - The server is the spec-faithful emulator (`tests/emulator.py`), in its own process on
   127.0.0.1, so its work does not share the client's GIL. Tool and baseline hit the same
   emulator process.
-- Each timing runs tool and baseline in alternating rounds (the order rotates every round),
-  after a warm-up round each, and reports the median over rounds of the per-round mean.
+- Each sync timing interleaves tool and baseline call by call (the order rotates every call),
+  after a warm-up, and reports the median over rounds of the per-round mean; async batches
+  alternate batch by batch.
 - The tool is called the way an agent calls it: `tool.invoke(ToolCall)` / `ainvoke`, which
   returns a `ToolMessage` with the result as artifact. The raw baseline is
   `client.post(url, json=body)` plus `response.json()` on a reused `httpx.Client` /
@@ -191,20 +194,27 @@ def ratio_row(  # noqa: PLR0917
 
 
 def alternate(fns: list[Callable[[], Any]], rounds: int, calls: int) -> list[float]:
-    """Median over ``rounds`` of the mean seconds per call of each function; every round
-    runs each function ``calls`` times, in an order that rotates from round to round."""
+    """Median over ``rounds`` of the mean seconds per call of each function.
+
+    Calls are interleaved one by one (every function once, in an order that rotates from
+    call to call), so a burst of load from other processes on a shared machine hits every
+    function alike instead of whichever one happened to be running.
+    """
     for fn in fns:  # warm-up: connections, lazy imports, caches
         for _ in range(max(1, calls // 4)):
             fn()
+    count = len(fns)
     times: list[list[float]] = [[] for _ in fns]
     for index in range(rounds):
-        shift = index % len(fns)
-        for position in [*range(shift, len(fns)), *range(shift)]:
-            fn = fns[position]
-            started = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[position].append((time.perf_counter() - started) / calls)
+        totals = [0.0] * count
+        for call in range(calls):
+            shift = (index + call) % count
+            for position in [*range(shift, count), *range(shift)]:
+                started = time.perf_counter()
+                fns[position]()
+                totals[position] += time.perf_counter() - started
+        for position in range(count):
+            times[position].append(totals[position] / calls)
     return [statistics.median(series) for series in times]
 
 
