@@ -527,8 +527,10 @@ class ImagesClient:
                         if not reader.take(chunk):
                             break
             finally:
-                response.close()
+                # Released before the connection can go back to the pool, where another
+                # request might pick it up: the watchdog never touches a pooled socket.
                 fired = guard is not None and WATCHDOG.release(guard)
+                response.close()
         except httpx.RequestError as exc:
             return _DEADLINE_PASSED if fired else self._unless_deadline(exc, remaining)
         return reader.outcome()
