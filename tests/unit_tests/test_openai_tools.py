@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import ToolMessage
 from langchain_core.messages.content import create_image_block, create_text_block
 
 from langchain_imagegen.openai_tools import (
+    arun_tool_call,
     openai_tool_schema,
     run_tool_call,
     to_openai_tool_message,
@@ -162,3 +164,27 @@ def test_tool_message_conversions() -> None:
     }
     text_only = to_openai_tool_message(ToolMessage(content="done", tool_call_id="c2"))
     assert text_only == {"role": "tool", "tool_call_id": "c2", "content": "done"}
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_truncated_emoji_escape_does_not_crash_the_call(
+    use_async: bool, tmp_path: Any
+) -> None:
+    """``json.loads`` turns ``"\\ud83e"`` into a lone surrogate, which UTF-8 cannot encode."""
+    sent: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        return httpx.Response(200, json={"created": 1, "data": [{"url": "https://f.example/a"}]})
+
+    tool = ImageGenerationTool(
+        model="dall-e-3", api_key="sk-unit", base_url=GATEWAY, output_dir=str(tmp_path),
+        http_client=httpx.Client(transport=httpx.MockTransport(answer)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(answer)),
+    )  # fmt: skip
+    arguments = '{"prompt": "a fox \\ud83e"}'
+    call = {"id": "c", "type": "function", "function": {"name": tool.name, "arguments": arguments}}
+    reply = await arun_tool_call(tool, call) if use_async else run_tool_call(tool, call)
+    assert "Generated 1 image" in reply["content"]
+    (body,) = sent
+    assert json.loads(body)["prompt"].startswith("a fox")  # sent as valid UTF-8
