@@ -499,3 +499,25 @@ async def test_retry_budget_bounds_the_whole_call_and_follows_assignment(
     assert message.status == "error"
     assert elapsed < 3.0  # generous: the point is 0.3 s, not 30 s or 1000 retries
     assert 2 <= len(busy.bodies) < 100
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_key_from_a_function_is_scrubbed_from_an_echoing_401(
+    make: Callable[..., ImageGenerationTool], use_async: bool
+) -> None:
+    secret = "sk-fn-7"  # short: OpenAI's 401 repeats such keys verbatim
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        key = request.headers["authorization"].removeprefix("Bearer ")
+        error = {"message": f"Incorrect API key provided: {key}.", "code": "invalid_api_key"}
+        return httpx.Response(401, json={"error": error})
+
+    tool = make(
+        api_key=lambda: secret,
+        http_client=httpx.Client(transport=httpx.MockTransport(echo)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(echo)),
+    )
+    message = await tool.ainvoke(call()) if use_async else tool.invoke(call())
+    assert message.status == "error"
+    assert "Incorrect API key provided: ***" in message.content
+    assert secret not in message.content
