@@ -521,3 +521,15 @@ async def test_a_key_from_a_function_is_scrubbed_from_an_echoing_401(
     assert message.status == "error"
     assert "Incorrect API key provided: ***" in message.content
     assert secret not in message.content
+
+
+def test_a_refused_value_is_not_echoed(clean_env: None) -> None:
+    """A key pasted into the wrong field must not reappear in the validation error."""
+    secret = "sk-pasted-in-the-wrong-place-0123"
+    with pytest.raises(ValidationError) as raised:
+        ImageGenerationTool(max_retries=secret)
+    assert secret not in str(raised.value)
+    tool = ImageGenerationTool(api_key="k")
+    with pytest.raises(ValidationError) as raised:
+        tool.timeout = secret  # type: ignore[assignment]
+    assert secret not in str(raised.value)
