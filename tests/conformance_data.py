@@ -41,6 +41,7 @@ __all__ = [
     "RecordedExchange",
     "exchange",
     "load_exchanges",
+    "ruby_vcr_interaction",
 ]
 
 RECORDED_DIR: Path = Path(__file__).resolve().parent / "data" / "recorded"
@@ -132,6 +133,17 @@ def exchange(source: str) -> RecordedExchange:
         if ex.source == source:
             return ex
     raise KeyError(source)
+
+
+def ruby_vcr_interaction(source: str) -> dict[str, Any]:
+    """Interaction ``k`` of a Ruby VCR file as recorded (``"dir/file.yml#k"``), including the
+    ones :func:`load_exchanges` skips (ruby_llm's ``GET`` of the image it was given)."""
+    rel, index = source.rsplit("#", 1)
+    data = _yaml_load((RECORDED_DIR / rel).read_text(encoding="utf-8"))
+    interaction = data["http_interactions"][int(index)]
+    if not isinstance(interaction, dict):
+        raise ConformanceFormatError(f"{source}: interaction is not a mapping")
+    return interaction
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers import compat
 
-from tests.conformance_data import RECORDED_DIR, RecordedExchange, exchange
+from tests.conformance_data import RecordedExchange, exchange, ruby_vcr_interaction
 from tests.readable_yaml import ReadableYamlSerializer
 
 CASSETTE_DIR = Path(__file__).resolve().parents[1] / "cassettes" / "recorded"
@@ -94,11 +94,7 @@ def _interaction(source: str) -> tuple[Request, dict[str, Any]]:
         )
         return request, _response(ex.status, ex.response_headers, ex.response_body)
     # Only Ruby VCR files hold the other interactions these cassettes use.
-    from tests.conformance_data import _yaml_load
-
-    rel, index = source.rsplit("#", 1)
-    data = _yaml_load((RECORDED_DIR / rel).read_text(encoding="utf-8"))
-    recorded = data["http_interactions"][int(index)]
+    recorded = ruby_vcr_interaction(source)
     req, resp = recorded["request"], recorded["response"]
     request = Request(req["method"].upper(), req["uri"], req["body"].get("string") or None, {})
     headers = {str(k).lower(): str(v[0]) for k, v in (resp.get("headers") or {}).items() if v}
