@@ -258,12 +258,21 @@ class BaseImageGenerationTool(BaseTool):
         return self
 
     def _apply(self) -> None:
+        # Everything that can refuse the configuration comes first; state changes after.
         profile = self._resolve_profile()
-        self._profile = profile
-        self._warn_if_shut_down()
         endpoint = self._endpoint()
         retry = RetryPolicy(max_retries=self.max_retries, total_budget=self.retry_budget)
         timeout = _http_timeout(self.timeout, self.connect_timeout)
+        store = ImageStore(self.output_dir)
+        # Derived only while not set by the user: a value the user set is theirs to keep.
+        derive_schema = self.args_schema is None or self.args_schema is self._derived_schema
+        if derive_schema:
+            hidden = {*self.image_params, *self.extra_body}
+            schema = build_args_schema(profile, max_images=self.max_images, hidden=hidden)
+        derive_description = not self.description or self.description == self._derived_description
+
+        self._profile = profile
+        self._warn_if_shut_down()
         inputs = (endpoint, timeout, retry, self.http_client, self.http_async_client)
         if self._client is None or inputs != self._client_inputs:
             old, self._client = (
@@ -281,18 +290,15 @@ class BaseImageGenerationTool(BaseTool):
                 old.close()
         self._generator = ImageGenerator(
             self._client,
-            ImageStore(self.output_dir),
+            store,
             download_urls=self.download_urls,
             max_download_bytes=self.max_download_bytes,
         )
-        # Derived only while not set by the user: a value the user set is theirs to keep.
-        # (object.__setattr__: a plain assignment would validate and run this again.)
-        if self.args_schema is None or self.args_schema is self._derived_schema:
-            hidden = {*self.image_params, *self.extra_body}
-            schema = build_args_schema(profile, max_images=self.max_images, hidden=hidden)
+        # object.__setattr__: a plain assignment would validate and run this again.
+        if derive_schema:
             object.__setattr__(self, "args_schema", schema)
             self._derived_schema = schema
-        if not self.description or self.description == self._derived_description:
+        if derive_description:
             description = (
                 f"Generate images from a text description with {profile.name}. Returns where "
                 "each image is (a file path or URL) and the prompt the model actually used. "
