@@ -402,7 +402,10 @@ class BaseImageGenerationTool(BaseTool):
         return self.model_copy()
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        return self._rebuilt(self._configured_fields(deep=True, memo=memo))
+        copied = self._rebuilt(self._configured_fields(deep=True, memo=memo))
+        if memo is not None:
+            memo[id(self)] = copied
+        return copied
 
     def __getstate__(self) -> dict[Any, Any]:
         injected = [name for name in sorted(_SHARED_ON_COPY) if self.__dict__.get(name)]
