@@ -463,9 +463,10 @@ def test_shutdown_warning_is_for_openai_host_only(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cls(model="dall-e-3", api_key="k", base_url=base_url)  # shut down since 2026-05-12
-        assert bool([w for w in caught if w.category is FutureWarning]) is warns
+        future = [w for w in caught if w.category is FutureWarning]
+        assert bool(future) is warns
         if warns:
-            assert caught[0].filename == __file__  # points at the caller
+            assert future[0].filename == __file__  # points at the caller
 
 
 def test_copies_do_not_warn_again(clean_env: None) -> None:
