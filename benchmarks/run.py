@@ -24,7 +24,9 @@ Method (also written to docs/performance.md):
 Nothing here talks to anything but 127.0.0.1.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the floor tool below must have real annotations,
+# as the tool's ``_run`` has. BaseTool reads ``_run``'s type hints on every call, and string
+# annotations would be compiled again each time, slowing the floor and flattering the tool.
 
 import argparse
 import asyncio
