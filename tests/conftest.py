@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,6 +24,9 @@ from langchain_tests.conftest import base_vcr_config
 from vcr import VCR
 
 from tests import readable_yaml
+
+if TYPE_CHECKING:
+    from tests.s3_server import S3Bucket, S3Server
 
 # Hypothesis: the same examples on every run (a failure in CI reproduces locally), no example
 # database written into the tree; IMAGEGEN_HYPOTHESIS_PROFILE=explore searches anew each run.
@@ -184,3 +187,40 @@ def images_base_url(request: pytest.FixtureRequest) -> Iterator[str]:
     pytest_socket.enable_socket()
     with Emulator(api_key=EMULATOR_KEY) as emulator:
         yield emulator.base_url
+
+
+_AWS_SETTINGS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 on 127.0.0.1 (``tests/s3_server.py``), one per session. Tests using it carry
+    ``tests.s3_server.S3_LIVE`` (sockets to 127.0.0.1 only)."""
+    from tests.s3_server import S3Server
+
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
+    """A fresh, empty bucket on ``s3_server``; the developer's AWS settings are hidden, so
+    credentials and endpoint come only from ``s3_bucket.storage_options``."""
+    from tests.s3_server import bucket_fixture
+
+    for name in _AWS_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield from bucket_fixture(s3_server)
