@@ -174,3 +174,22 @@ async def test_agent_progress_events(target: Target, tmp_path: Path) -> None:
     (message,) = _tool_messages(final)
     saved = [e["path"] for e in events if e["stage"] == "saved"]
     assert saved == [image.path for image in message.artifact.images]
+
+
+async def test_agent_survives_a_cut_emoji_in_the_arguments(target: Target, tmp_path: Path) -> None:
+    """A lone surrogate (what ``json.loads`` makes of a truncated ``"\\ud83e"``) once raised
+    UnicodeEncodeError out of the agent run; now it is removed and reported, sync and async."""
+    for run in ("sync", "async"):
+        tool = _tool(target.base_url, tmp_path, model="gpt-image-1")
+        model = scripted([call({"prompt": "a fox at dawn \ud83e"})], "Done.")
+        agent = create_agent(model, [tool])
+        ask = _ask("a fox, with an emoji")
+        state = agent.invoke(ask) if run == "sync" else await agent.ainvoke(ask)
+
+        (message,) = _tool_messages(state)
+        assert message.status == "success", message.content
+        assert isinstance(message.content, str)
+        assert "prompt:" in message.content  # the removal is reported to the model
+        sent = target.requests()[-1].body
+        assert sent["prompt"] == "a fox at dawn "
+        assert "\ud83e" not in message.content
