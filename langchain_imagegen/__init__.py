@@ -36,6 +36,12 @@ from langchain_imagegen.schema import build_args_schema
 
 if TYPE_CHECKING:
     from langchain_imagegen.result import GeneratedImage, ImageGenerationResult
+    from langchain_imagegen.storage import (
+        LocalImageStore,
+        RemoteImageStore,
+        SavedImage,
+        open_store,
+    )
     from langchain_imagegen.tool import EVENT_NAME, AzureImageGenerationTool, ImageGenerationTool
 
 # Imported on first use (PEP 562): the tool pulls in langchain_core's BaseTool and tracers
@@ -46,6 +52,10 @@ _LAZY = {
     "ImageGenerationTool": "langchain_imagegen.tool",
     "GeneratedImage": "langchain_imagegen.result",
     "ImageGenerationResult": "langchain_imagegen.result",
+    "LocalImageStore": "langchain_imagegen.storage",
+    "RemoteImageStore": "langchain_imagegen.storage",
+    "SavedImage": "langchain_imagegen.storage",
+    "open_store": "langchain_imagegen.storage",
 }
 
 __all__ = [
@@ -70,16 +80,20 @@ __all__ = [
     "ImageModelProfile",
     "InternalServerError",
     "InvalidArgumentError",
+    "LocalImageStore",
     "MalformedResponseError",
     "MissingCredentialError",
     "ModelNotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RemoteImageStore",
+    "SavedImage",
     "SizeRule",
     "StorageError",
     "build_args_schema",
     "coerce_params",
     "get_profile",
+    "open_store",
     "register_model",
     "register_profile",
 ]

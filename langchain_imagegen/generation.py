@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import hashlib
 import queue
 import re
 import threading
@@ -42,7 +43,7 @@ from langchain_imagegen.result import (
     ImageGenerationResult,
     RequestRecord,
 )
-from langchain_imagegen.storage import ImageStore, SavedImage, decode_b64_image
+from langchain_imagegen.storage import ImageStoreBase, SavedImage, decode_b64_image
 
 __all__ = ["AsyncEventSink", "EventSink", "ImageGenerator"]
 
@@ -120,7 +121,11 @@ def _returned(
 def _with_file(image: GeneratedImage, saved: SavedImage) -> GeneratedImage:
     return image.model_copy(
         update={
-            "path": str(saved.path),
+            "path": None if saved.path is None else str(saved.path),
+            "uri": saved.uri or None,
+            "link": saved.link,
+            "link_expires_at": saved.link_expires_at,
+            "link_error": saved.link_error,
             "mime_type": saved.mime_type,
             "size_bytes": saved.size_bytes,
             "sha256": saved.sha256,
@@ -203,6 +208,19 @@ class _Call:
             self.fail(sent.index, _dropped(response))
         return _returned(response, self.plan.requests[sent.index], sent.index)
 
+    def metadata(self, index: int) -> dict[str, str]:
+        """User metadata for an object store: what made the image, without the prompt itself
+        (a hash of it: metadata is readable by whoever can list the bucket)."""
+        prompt = self.result.prompt.encode("utf-8", "surrogatepass")
+        metadata = {
+            "model": self.result.model,
+            "prompt-sha256": hashlib.sha256(prompt).hexdigest(),
+        }
+        request_id = self.result.requests[index].request_id
+        if request_id:
+            metadata["request-id"] = request_id
+        return metadata
+
     def keep(self, image: GeneratedImage, saved: SavedImage | None = None) -> GeneratedImage:
         kept = image if saved is None else _with_file(image, saved)
         self.result.images.append(kept)
@@ -233,9 +251,13 @@ class _Call:
 
 
 def _saved_event(index: int, image: GeneratedImage | None) -> dict[str, Any] | None:
-    if image is None or image.path is None:
+    """Where an image was stored: its local ``path`` or its storage ``uri`` (never a signed
+    link: events go to tracers)."""
+    if image is None or image.uri is None:
         return None
-    return {"request_index": index, "path": image.path}
+    if image.path is not None:
+        return {"request_index": index, "path": image.path, "uri": image.uri}
+    return {"request_index": index, "uri": image.uri}
 
 
 def _ignore(stage: str, data: dict[str, Any]) -> None:
@@ -295,7 +317,7 @@ class ImageGenerator:
     def __init__(
         self,
         client: ImagesClient,
-        store: ImageStore,
+        store: ImageStoreBase,
         *,
         download_urls: bool = False,
         max_download_bytes: int = 50 * 1024 * 1024,
@@ -306,7 +328,9 @@ class ImageGenerator:
         self.max_download_bytes = max_download_bytes
 
     def _downloads(self, image: GeneratedImage) -> bool:
-        return self.download_urls and image.url is not None
+        """Whether to fetch a URL image now: when asked to, and always with remote storage
+        (the copy's link outlives the server's URL, which expires after an hour)."""
+        return (self.download_urls or self.store.is_remote) and image.url is not None
 
     # --- sync ----------------------------------------------------------------------------
 
@@ -358,11 +382,12 @@ class ImageGenerator:
         the image at its URL; a damaged payload or a failed save costs this image only."""
         if isinstance(fetched, ImageDownloadError):
             return call.keep(_not_downloaded(image, fetched))
+        metadata = call.metadata(image.request_index) if self.store.is_remote else None
         try:
             if b64 is not None:
-                saved = self.store.save(decode_b64_image(b64))
+                saved = self.store.save(decode_b64_image(b64), metadata=metadata)
             elif fetched is not None:
-                saved = self.store.save(fetched[0], mime_type_hint=fetched[1])
+                saved = self.store.save(fetched[0], mime_type_hint=fetched[1], metadata=metadata)
             else:
                 return call.keep(image)
         except _UNSAVED as error:

@@ -16,7 +16,7 @@ import datetime as dt
 import html
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from langchain_core.load.serializable import (
     Serializable,
@@ -29,7 +29,31 @@ from pydantic import BaseModel, Field, ValidationError
 
 from langchain_imagegen.coercion import Adjustment
 
-__all__ = ["AdjustmentRecord", "GeneratedImage", "ImageGenerationResult", "RequestRecord"]
+__all__ = [
+    "AdjustmentRecord",
+    "GeneratedImage",
+    "HasStore",
+    "ImageGenerationResult",
+    "LinkSigner",
+    "RequestRecord",
+]
+
+
+@runtime_checkable
+class LinkSigner(Protocol):
+    """What can re-sign a stored image's link: an image store."""
+
+    def link(
+        self, uri: str, *, expires_in: int | None = None
+    ) -> tuple[str | None, dt.datetime | None]: ...
+
+
+@runtime_checkable
+class HasStore(Protocol):
+    """What holds an image store: the tool."""
+
+    @property
+    def store(self) -> LinkSigner: ...
 
 
 class GeneratedImage(BaseModel):
@@ -38,7 +62,20 @@ class GeneratedImage(BaseModel):
     url: str | None = None
     """Remote location, as returned by the server (may expire, see ``expires_at``)."""
     path: str | None = None
-    """Absolute path of the saved file, when the image was saved."""
+    """Absolute path of the saved file, when the image was saved on local disk."""
+    uri: str | None = None
+    """Where the storage keeps the image: the absolute path on local disk,
+    ``s3://bucket/prefix/<hash16>.png`` (or ``gs://``, ``memory://``...) for a remote
+    ``output_dir``."""
+    link: str | None = None
+    """An http(s) link to the stored image when the storage is remote: signed (until
+    ``link_expires_at``) or under ``public_base_url``. ``None`` for local files, and when the
+    filesystem cannot sign and no ``public_base_url`` is set (see ``link_error``)."""
+    link_expires_at: dt.datetime | None = None
+    """When a signed ``link`` stops working (UTC); ``None`` for public links. Re-sign with
+    :meth:`ImageGenerationResult.resign_links`."""
+    link_error: str | None = None
+    """Why a remote image has no link although its storage signs links."""
     mime_type: str | None = None
     size: str | None = None
     """``WxH`` as the server reported it, else as requested (None for ``auto``)."""
@@ -63,8 +100,9 @@ class GeneratedImage(BaseModel):
 
     @property
     def location(self) -> str:
-        """The file path when saved, else the URL."""
-        return self.path or self.url or ""
+        """Where to fetch the image: its link (remote storage), else its local file, else its
+        storage URI, else the server's URL."""
+        return self.link or self.path or self.uri or self.url or ""
 
 
 class AdjustmentRecord(BaseModel):
@@ -245,6 +283,32 @@ class ImageGenerationResult(Serializable):
             lines.extend(f"- {a.describe()}" for a in self.adjustments)
         return "\n".join(line for line in lines if line)
 
+    def resign_links(
+        self, store: LinkSigner | HasStore, *, expires_in: int | None = None
+    ) -> ImageGenerationResult:
+        """A copy whose remotely stored images carry fresh links.
+
+        ``store`` is the tool that made the result (or one configured with the same
+        ``output_dir`` and ``storage_options``, e.g. in another process after a checkpoint
+        reload) or its ``store``. ``expires_in`` defaults to the store's
+        ``link_expires_in``. Local images and images that were never stored are unchanged.
+        After a reload: ``ImageGenerationResult.from_artifact(message).resign_links(tool)``.
+
+        Raises:
+            ValueError: an image's ``uri`` is not in that store.
+            StorageError: signing failed (the message names the store and the reason).
+        """
+        signer: LinkSigner = store.store if isinstance(store, HasStore) else store
+        images = []
+        for image in self.images:
+            if image.uri is None or image.path is not None:
+                images.append(image)
+                continue
+            link, expires_at = signer.link(image.uri, expires_in=expires_in)
+            update = {"link": link, "link_expires_at": expires_at, "link_error": None}
+            images.append(image.model_copy(update=update))
+        return self.model_copy(update={"images": images})
+
     def to_content_blocks(
         self, images: Literal["url", "base64"] = "url"
     ) -> list[TextContentBlock | ImageContentBlock]:
@@ -303,20 +367,29 @@ def _describe(number: int, image: GeneratedImage, *, with_size: bool) -> str:
     notes = []
     if with_size and image.size:
         notes.append(image.size)
-    if image.path is None and image.url:
+    if image.link_expires_at is not None:
+        notes.append(f"link expires {_utc(image.link_expires_at):%Y-%m-%d %H:%M} UTC")
+    elif image.uri and image.path is None and image.link is None:
+        why = _short(image.link_error) if image.link_error else _NO_LINK
+        notes.append(f"storage URI, no http link: {why}")
+    if image.path is None and image.uri is None and image.url:
         if image.download_error:
             notes.append(f"download failed: {_short(image.download_error)}")
         if image.expires_at is not None:
-            expires = image.expires_at
-            if expires.tzinfo is not None:
-                expires = expires.astimezone(dt.timezone.utc)
-            notes.append(f"URL expires {expires:%Y-%m-%d %H:%M} UTC")
+            notes.append(f"URL expires {_utc(image.expires_at):%Y-%m-%d %H:%M} UTC")
     line = f"{number}. {image.location}"
     if notes:
         line += f" ({'; '.join(notes)})"
     if image.revised_prompt:
         line += f"\n   revised prompt: {image.revised_prompt}"
     return line
+
+
+_NO_LINK = "the storage cannot sign links and no public_base_url is set"
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.timezone.utc) if moment.tzinfo is not None else moment
 
 
 def _tokens_used(usage: Mapping[str, int]) -> str:

@@ -23,6 +23,7 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from langchain_core.callbacks import (
@@ -59,7 +60,7 @@ from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.retry import RetryPolicy
 from langchain_imagegen.schema import build_args_schema
-from langchain_imagegen.storage import ImageStore
+from langchain_imagegen.storage import DEFAULT_LINK_EXPIRES_IN, ImageStoreBase, is_url, open_store
 
 __all__ = [
     "EVENT_NAME",
@@ -202,9 +203,30 @@ class BaseImageGenerationTool(BaseTool):
     default_query: dict[str, Any] | None = None
     """Query parameters added to every generation request URL."""
     output_dir: str = "generated_images"
-    """Where base64 images (and downloaded URL images) are saved, named by content hash.
+    """Where images are saved, named by content hash (``<hash16>.<ext>``): a local
+    directory, or any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``az://...``,
+    ``memory://...``; install the extra: ``langchain-imagegen[s3]``, ``[gcs]``, ``[azure]``).
     A relative path is resolved against the working directory when the tool is configured
-    (constructed, or a field assigned)."""
+    (constructed, or a field assigned). With a URL, the LLM is given an http(s) link per
+    image (see ``public_base_url`` and ``link_expires_in``), URL images from the server are
+    copied into storage (so their link outlives the server's one-hour URL), and each
+    object is written in one PUT with its content type. Credentials never go in the URL:
+    put them in ``storage_options`` or where the filesystem looks (environment, profiles)."""
+    storage_options: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+    """Passed to fsspec with a URL ``output_dir`` (``fsspec.core.url_to_fs(output_dir,
+    **storage_options)``, as pandas and dask do), e.g. ``{"endpoint_url": ..., "key": ...,
+    "secret": ...}`` for s3fs. Treated as a secret: never in ``repr``, dumps, errors,
+    events or the artifact."""
+    link_expires_in: int = Field(default=DEFAULT_LINK_EXPIRES_IN, gt=0)
+    """Seconds a signed link to a remotely stored image stays valid (default one hour).
+    The artifact keeps each image's storage ``uri`` and ``link_expires_at``:
+    ``result.resign_links(tool)`` gives fresh links later."""
+    public_base_url: str | None = None
+    """The public http(s) URL of the bucket (a public bucket, a CDN): links are this joined
+    with the object key (``<prefix>/<hash16>.png``), unsigned and never expiring. Without
+    it, links are signed by the filesystem (s3fs, gcsfs, adlfs can sign). A filesystem that
+    cannot sign (``memory://``, ``file://``) and no ``public_base_url``: the LLM is given
+    the storage URI and told it has no http link."""
     download_urls: bool = False
     """Download URL images at once: API URLs expire about an hour after creation."""
     max_download_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
@@ -234,6 +256,7 @@ class BaseImageGenerationTool(BaseTool):
     _client: ImagesClient | None = PrivateAttr(default=None)
     _client_inputs: tuple[Any, ...] | None = PrivateAttr(default=None)
     _generator: ImageGenerator | None = PrivateAttr(default=None)
+    _store: ImageStoreBase | None = PrivateAttr(default=None)
     _derived_schema: Any = PrivateAttr(default=None)
     _derived_description: str | None = PrivateAttr(default=None)
     _warned: tuple[str, bool] | None = PrivateAttr(default=None)
@@ -263,7 +286,12 @@ class BaseImageGenerationTool(BaseTool):
         endpoint = self._endpoint()
         retry = RetryPolicy(max_retries=self.max_retries, total_budget=self.retry_budget)
         timeout = _http_timeout(self.timeout, self.connect_timeout)
-        store = ImageStore(self.output_dir)
+        store = open_store(
+            self.output_dir,
+            storage_options=self.storage_options,
+            link_expires_in=self.link_expires_in,
+            public_base_url=self.public_base_url,
+        )
         # Derived only while not set by the user: a value the user set is theirs to keep.
         derive_schema = self.args_schema is None or self.args_schema is self._derived_schema
         if derive_schema:
@@ -288,6 +316,7 @@ class BaseImageGenerationTool(BaseTool):
             self._client_inputs = inputs
             if old is not None:
                 old.close()
+        self._store = store
         self._generator = ImageGenerator(
             self._client,
             store,
@@ -344,6 +373,35 @@ class BaseImageGenerationTool(BaseTool):
         if not value.strip():
             raise ValueError("output_dir must name a directory")
         return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _no_credentials_in_output_dir(cls, value: str) -> str:
+        if is_url(value) and any(urlsplit(part).password for part in value.split("::")):
+            raise ValueError(
+                "output_dir must not carry credentials ('user:secret@'): it is shown in repr "
+                "and dumps. Pass them in storage_options"
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("public_base_url must be an http(s) URL with a host")
+        if "@" in parts.netloc:
+            raise ValueError("public_base_url must not carry credentials ('user:secret@')")
+        return value.strip()
+
+    @property
+    def store(self) -> ImageStoreBase:
+        """Where images are saved (a local directory or an fsspec URL), built with the
+        configuration; ``result.resign_links(tool)`` signs links through it."""
+        assert self._store is not None
+        return self._store
 
     @property
     def profile(self) -> ImageModelProfile:

@@ -1,4 +1,4 @@
-"""Tests for langchain_imagegen/storage.py: sniffing, strict base64, atomic content-hash saves.
+"""Tests for langchain_imagegen/storage (local.py, images.py): sniffing, strict base64, atomic content-hash saves.
 
 Every image is a real minimal file built here (a PNG from zlib + struct, a hand-assembled
 baseline JPEG, the classic 1x1 lossless WebP and GIF). No network; files go under tmp_path.
@@ -261,12 +261,11 @@ def test_save_names_file_by_content_hash(tmp_path: Path, name: str) -> None:
     store = ImageStore(tmp_path / "out")
     saved = store.save(data)
     digest = hashlib.sha256(data).hexdigest()
+    path = tmp_path.resolve() / "out" / f"{digest[:16]}.{name}"
     assert saved == SavedImage(
-        path=tmp_path.resolve() / "out" / f"{digest[:16]}.{name}",
-        mime_type=mime,
-        size_bytes=len(data),
-        sha256=digest,
+        path=path, mime_type=mime, size_bytes=len(data), sha256=digest, uri=str(path)
     )
+    assert saved.link is None
     assert saved.created
     assert saved.path.is_absolute()
     assert saved.path.read_bytes() == data
@@ -595,8 +594,15 @@ def test_discard_failure_is_a_storage_error(
 
 def test_module_exports() -> None:
     assert set(storage.__all__) == {
+        "DEFAULT_LINK_EXPIRES_IN",
         "ImageStore",
+        "ImageStoreBase",
+        "LocalImageStore",
+        "RemoteImageStore",
         "SavedImage",
         "decode_b64_image",
+        "is_url",
+        "open_store",
         "sniff_image_type",
     }
+    assert storage.ImageStore is storage.LocalImageStore

@@ -1,0 +1,71 @@
+"""What every image store returns and offers: :class:`SavedImage` and :class:`ImageStoreBase`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["ImageStoreBase", "SavedImage"]
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    """A stored image: where it is, what it is, its content hash and, when the storage is
+    remote, a link to fetch it over http(s).
+
+    ``path`` is the local file (``None`` when the storage is remote); ``uri`` is where the
+    storage keeps it (the absolute path on local disk, ``s3://bucket/prefix/<hash16>.png``
+    elsewhere). ``link`` is an http(s) URL for a remote image: signed (valid until
+    ``link_expires_at``) or under the store's ``public_base_url`` (no expiry); ``None`` when
+    neither is possible, with ``link_error`` saying why when signing failed.
+
+    ``created`` is ``False`` when the local file already existed with the same content (the
+    save was a no-op); :meth:`LocalImageStore.discard` leaves such files alone.
+    """
+
+    path: Path | None
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    created: bool = field(default=True, compare=False)
+    uri: str = ""
+    link: str | None = None
+    link_expires_at: dt.datetime | None = None
+    link_error: str | None = None
+
+
+class ImageStoreBase(Protocol):
+    """The interface :class:`~langchain_imagegen.generation.ImageGenerator` saves through."""
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether images leave this machine (an fsspec URL), so the LLM is given links."""
+        ...
+
+    def describe(self) -> str:
+        """Where images go, without credentials: a directory or ``s3://bucket/prefix``."""
+        ...
+
+    def save(
+        self,
+        data: bytes,
+        *,
+        mime_type_hint: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> SavedImage: ...
+
+    async def asave(
+        self,
+        data: bytes,
+        *,
+        mime_type_hint: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> SavedImage: ...
+
+    def discard(self, saved: SavedImage) -> bool: ...
+
+    def link(
+        self, uri: str, *, expires_in: int | None = None
+    ) -> tuple[str | None, dt.datetime | None]: ...

@@ -1,0 +1,370 @@
+"""Remote storage: images written to any fsspec filesystem (S3, GCS, Azure, memory...).
+
+:class:`RemoteImageStore` keeps each image at ``<prefix>/<hash16>.<ext>`` (content-hashed, so
+a retry or a second worker writing the same bytes rewrites the same object) and gives it an
+http(s) link: the store's ``public_base_url`` joined with the object key, else a link signed
+by the filesystem (``fs.sign(path, expiration=...)``: s3fs presigns, see the fsspec API
+reference for ``AbstractFileSystem.sign``). A filesystem that cannot sign (``memory://``,
+``file://``...) and no ``public_base_url``: no link, the storage URI is what callers get.
+
+Writes are atomic from a reader's point of view: on object stores one ``pipe_file`` is one
+PUT (s3fs sends ``put_object`` below 100 MB), which lands whole or not at all; on other
+filesystems the bytes go to a temp name and are moved into place. Content type (and optional
+user metadata) travel with the PUT where the filesystem takes them (s3fs passes keyword
+arguments on to ``put_object``; gcsfs takes ``content_type``/``metadata``).
+
+``storage_options`` (credentials, endpoints) go to fsspec only: never into ``repr``, an
+error message or a :class:`SavedImage`. This module imports fsspec; the package imports it
+only when a URL is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from langchain_imagegen.errors import ConfigurationError, StorageError
+from langchain_imagegen.storage import DEFAULT_LINK_EXPIRES_IN
+from langchain_imagegen.storage.base import SavedImage
+from langchain_imagegen.storage.images import content_name, image_kind
+
+__all__ = ["RemoteImageStore"]
+
+_BUCKETED = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
+"""Protocols whose first path component is the bucket (container), not part of the key."""
+_SINGLE_PUT = _BUCKETED | {"memory"}
+"""Filesystems where one ``pipe_file`` replaces the object whole: no temp name needed."""
+_INSTALL_HINTS = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+}
+_SECRET_MIN = 4
+"""Shorter option values (``True``, ports, region codes) are not worth scrubbing."""
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` (chained ``a::b`` included) without user info, query or fragment."""
+    parts = []
+    for part in url.split("::"):
+        split = urlsplit(part)
+        host = split.hostname or ""
+        if split.port is not None:
+            host += f":{split.port}"
+        parts.append(urlunsplit((split.scheme, host, split.path, "", "")))
+    return "::".join(parts)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, OSError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _ascii_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User metadata object stores accept (HTTP headers: printable ASCII only)."""
+    return {
+        key: value
+        for key, value in (metadata or {}).items()
+        if key.isascii() and value.isascii() and key.isprintable() and value.isprintable()
+    }
+
+
+def _s3_put(mime_type: str, metadata: dict[str, str]) -> dict[str, Any]:
+    return {"ContentType": mime_type, **({"Metadata": metadata} if metadata else {})}
+
+
+def _gcs_put(mime_type: str, metadata: dict[str, str]) -> dict[str, Any]:
+    return {"content_type": mime_type, **({"metadata": metadata} if metadata else {})}
+
+
+def _azure_put(mime_type: str, metadata: dict[str, str]) -> dict[str, Any]:
+    # adlfs sets its own ``metadata`` on upload_blob, so only the content type goes along.
+    try:
+        from azure.storage.blob import ContentSettings  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - adlfs depends on azure-storage-blob
+        return {}
+    return {"content_settings": ContentSettings(content_type=mime_type)}
+
+
+_PUT_ARGUMENTS: dict[str, Callable[[str, dict[str, str]], dict[str, Any]]] = {
+    "s3": _s3_put,
+    "s3a": _s3_put,
+    "gs": _gcs_put,
+    "gcs": _gcs_put,
+    "az": _azure_put,
+    "abfs": _azure_put,
+    "abfss": _azure_put,
+}
+"""How each filesystem takes the content type and user metadata of a PUT; others get none."""
+
+
+class RemoteImageStore:
+    """Saves images to an fsspec URL (``s3://bucket/prefix``, ``gs://``, ``az://``,
+    ``memory://``...), named by content hash, and links each one.
+
+    Args:
+        url: where images go; the objects are ``<url>/<hash16>.<ext>``.
+        storage_options: passed to fsspec (``fsspec.core.url_to_fs(url, **storage_options)``),
+            as pandas and dask do: credentials, ``endpoint_url``, ``client_kwargs``... Never
+            shown anywhere. Without credentials here each filesystem finds its own
+            (environment, profiles, instance roles).
+        link_expires_in: seconds a signed link stays valid.
+        public_base_url: the public http(s) root of the bucket (or of the filesystem): links
+            are this joined with the object key (the path below the bucket), never signed,
+            never expiring.
+        filesystem: an fsspec filesystem instance to use instead of building one from
+            ``url`` and ``storage_options``.
+
+    Raises:
+        ConfigurationError: fsspec does not know the protocol, or its package (s3fs, gcsfs,
+            adlfs) is not installed; the message says which extra to install.
+    """
+
+    is_remote = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        link_expires_in: int = DEFAULT_LINK_EXPIRES_IN,
+        public_base_url: str | None = None,
+        filesystem: fsspec.AbstractFileSystem | None = None,
+    ) -> None:
+        self._where = _without_credentials(url).rstrip("/")
+        self._secrets = sorted(
+            {s for s in _strings(dict(storage_options or {})) if len(s) >= _SECRET_MIN},
+            key=len,
+            reverse=True,
+        )
+        if link_expires_in <= 0:
+            raise ConfigurationError("link_expires_in must be a positive number of seconds")
+        self.link_expires_in = link_expires_in
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        if filesystem is None:
+            try:
+                filesystem, root = url_to_fs(url, **dict(storage_options or {}))
+            except (ImportError, ValueError) as exc:
+                raise self._configuration_error(url, exc) from None
+        else:
+            root = filesystem._strip_protocol(url)
+        self._fs: fsspec.AbstractFileSystem = filesystem
+        self._root: str = str(root).rstrip("/")
+        protocols = self._fs.protocol
+        self._protocol: str = protocols if isinstance(protocols, str) else protocols[0]
+        self._single_put = self._protocol in _SINGLE_PUT
+        self._put_arguments = _PUT_ARGUMENTS.get(self._protocol)
+        self.can_sign: bool = type(self._fs).sign is not fsspec.AbstractFileSystem.sign
+        """Whether the filesystem signs links (s3fs, gcsfs, adlfs do; memory and local don't)."""
+
+    def _configuration_error(self, url: str, exc: BaseException) -> ConfigurationError:
+        scheme = urlsplit(url.rsplit("::", maxsplit=1)[-1]).scheme
+        extra = _INSTALL_HINTS.get(scheme)
+        hint = f" (pip install 'langchain-imagegen[{extra}]')" if extra else ""
+        return ConfigurationError(
+            f"cannot store images at {self._where}: {self._scrub(_reason(exc))}{hint}"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._where!r})"
+
+    def describe(self) -> str:
+        """The URL images go to, without credentials (``s3://bucket/prefix``)."""
+        return self._where
+
+    @property
+    def filesystem(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem the images are written to."""
+        return self._fs
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _failure(self, action: str, exc: BaseException) -> StorageError:
+        error = StorageError(f"could not {action} {self._where}: {self._scrub(_reason(exc))}")
+        if isinstance(exc, OSError):
+            error.errno = exc.errno
+        return error
+
+    # --- saving --------------------------------------------------------------------------
+
+    def _prepare(
+        self, data: bytes, mime_type_hint: str | None, metadata: Mapping[str, str] | None
+    ) -> tuple[str, str, str, dict[str, Any]]:
+        mime_type, ext = image_kind(data, mime_type_hint, self._where)
+        sha256, name = content_name(data, ext)
+        put = (
+            self._put_arguments(mime_type, _ascii_metadata(metadata)) if self._put_arguments else {}
+        )
+        return mime_type, sha256, f"{self._root}/{name}", put
+
+    def _saved(self, data: bytes, mime_type: str, sha256: str, path: str) -> SavedImage:
+        link, expires_at, link_error = self._link_for(path, self.link_expires_in)
+        return SavedImage(
+            None,
+            mime_type,
+            len(data),
+            sha256,
+            created=True,
+            uri=self._fs.unstrip_protocol(path),
+            link=link,
+            link_expires_at=expires_at,
+            link_error=link_error,
+        )
+
+    def _put(self, path: str, data: bytes, put: dict[str, Any]) -> None:
+        if self._single_put:
+            self._fs.pipe_file(path, data, **put)
+            return
+        # A filesystem with files (local, sftp...): readers must not see a half-written file.
+        tmp = f"{self._root}/.{secrets.token_hex(8)}.part"
+        moved = False
+        try:
+            self._fs.makedirs(self._root, exist_ok=True)
+            self._fs.pipe_file(tmp, data, **put)
+            self._fs.mv(tmp, path)
+            moved = True
+        finally:
+            if not moved:
+                with contextlib.suppress(Exception):
+                    self._fs.rm(tmp)
+
+    def save(
+        self,
+        data: bytes,
+        *,
+        mime_type_hint: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> SavedImage:
+        """Upload ``data`` to ``<url>/<hash16>.<ext>`` in one PUT and link it.
+
+        Saving the same bytes again rewrites the same object with the same bytes (no read
+        first: that would cost a round trip on every save). ``metadata`` (printable ASCII
+        entries) is stored as user metadata where the filesystem takes it (s3fs, gcsfs).
+
+        Raises:
+            CorruptImageError: the bytes are empty or not a complete image.
+            TypeError: ``data`` is not bytes.
+            StorageError: the upload failed; the message names the store (``s3://bucket/
+                prefix``) and the reason, never a credential. Nothing is left half-written.
+        """
+        mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
+        try:
+            self._put(path, bytes(data), put)
+        except Exception as exc:
+            raise self._failure("save image to", exc) from exc
+        return self._saved(data, mime_type, sha256, path)
+
+    async def asave(
+        self,
+        data: bytes,
+        *,
+        mime_type_hint: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> SavedImage:
+        """:meth:`save` without blocking the event loop.
+
+        An async filesystem (s3fs, gcsfs, adlfs) uploads with its own coroutine on its own
+        event loop (where its HTTP session lives: sessions belong to one loop); others save
+        in a worker thread. Concurrent calls upload concurrently.
+        """
+        if not (self._single_put and getattr(self._fs, "async_impl", False)):
+            return await asyncio.to_thread(
+                self.save, data, mime_type_hint=mime_type_hint, metadata=metadata
+            )
+        mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
+        upload = self._fs._pipe_file(path, bytes(data), **put)
+        try:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, self._fs.loop))
+        except Exception as exc:
+            raise self._failure("save image to", exc) from exc
+        return self._saved(data, mime_type, sha256, path)
+
+    # --- links ---------------------------------------------------------------------------
+
+    def _key(self, path: str) -> str:
+        path = path.lstrip("/")
+        return path.split("/", 1)[1] if self._protocol in _BUCKETED and "/" in path else path
+
+    def _link_for(
+        self, path: str, expires_in: int
+    ) -> tuple[str | None, dt.datetime | None, str | None]:
+        if self.public_base_url:
+            return f"{self.public_base_url}/{quote(self._key(path))}", None, None
+        if not self.can_sign:
+            return None, None, None
+        expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_in)
+        try:
+            link = self._fs.sign(path, expiration=expires_in)
+        except Exception as exc:  # noqa: BLE001 - the image is stored; only its link failed
+            return None, None, f"could not sign a link: {self._scrub(_reason(exc))}"
+        return str(link), expires_at.replace(microsecond=0), None
+
+    def link(
+        self, uri: str, *, expires_in: int | None = None
+    ) -> tuple[str | None, dt.datetime | None]:
+        """A fresh link to an image of this store: ``(link, expires_at)``.
+
+        ``(public link, None)`` with a ``public_base_url``; ``(None, None)`` when the
+        filesystem cannot sign.
+
+        Raises:
+            ValueError: ``uri`` is not under this store's URL.
+            StorageError: signing failed (the message names the store and the reason).
+        """
+        path = str(self._fs._strip_protocol(uri)).rstrip("/")
+        if not path.startswith(f"{self._root}/"):
+            raise ValueError(f"{_without_credentials(uri)} is not in {self._where}")
+        link, expires_at, error = self._link_for(path, expires_in or self.link_expires_in)
+        if error is not None:
+            raise StorageError(f"{error} for {self._where}")
+        return link, expires_at
+
+    def discard(self, saved: SavedImage) -> bool:
+        """Delete an image this store saved, to roll back a call that later failed.
+
+        Keys are content hashes: another call (or worker) that saved the same bytes shares
+        the object, so discard only what no one else can hold. Returns ``False`` if the
+        object was already gone.
+
+        Raises:
+            ValueError: ``saved`` is not in this store.
+            StorageError: the object exists but could not be deleted.
+        """
+        path = str(self._fs._strip_protocol(saved.uri)) if saved.uri else ""
+        if not path.startswith(f"{self._root}/"):
+            raise ValueError(f"{saved.uri or saved.path} was not saved by {self!r}")
+        try:
+            self._fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise self._failure("remove an image from", exc) from exc
+        return True
