@@ -1,20 +1,28 @@
 """Object storage end to end, against a real S3 API on loopback (moto, ``tests/s3_server.py``).
 
 The first tests check the test server itself with s3fs alone (what the tool relies on: a
-PUT, a presigned link fetched over HTTP, a scripted upload fault).
+PUT, a presigned link fetched over HTTP, a scripted upload fault); the others run the tool
+against it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from langchain_core.messages import ToolCall, ToolMessage
 
+from langchain_imagegen import ImageGenerationResult, ImageGenerationTool
+from tests.emulator import Fault
+from tests.integration_tests.conftest import LIVE, Target
 from tests.s3_server import S3_LIVE, S3Bucket, S3Fault
 
-pytestmark = S3_LIVE
+pytestmark = [*LIVE, *S3_LIVE]
 
 
 def _sha(data: bytes) -> str:
@@ -57,3 +65,265 @@ def test_each_test_gets_a_fresh_empty_bucket(s3_bucket: S3Bucket) -> None:
 
     assert others == {s3_bucket.name}
     assert s3_bucket.objects() == {}
+
+
+# --- the tool, end to end ---------------------------------------------------------------------
+#
+# The images come from the loopback emulator (``target``, see ``conftest.py``): gpt-image
+# models answer in base64, dall-e-3 with URLs the emulator serves, which the tool copies into
+# the bucket. Every link the LLM reads is fetched over HTTP and must return the stored bytes.
+
+PREFIX = "agents/run-1"
+
+
+@pytest.fixture
+def made() -> Iterator[list[ImageGenerationTool]]:
+    tools: list[ImageGenerationTool] = []
+    yield tools
+    for tool in tools:
+        tool.close()
+
+
+@pytest.fixture
+def s3_tool(target: Target, s3_bucket: S3Bucket, made: list[ImageGenerationTool]) -> Any:
+    """Builds a tool that sends to the emulator and saves to ``s3://BUCKET/agents/run-1``."""
+
+    def make(model: str, **kwargs: Any) -> ImageGenerationTool:
+        kwargs.setdefault("output_dir", f"{s3_bucket.url}/{PREFIX}")
+        kwargs.setdefault("storage_options", s3_bucket.storage_options)
+        tool = ImageGenerationTool(model=model, base_url=target.base_url, **kwargs)
+        made.append(tool)
+        return tool
+
+    return make
+
+
+def _call(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolCall:
+    return ToolCall(name=tool.name, args=args, id="call_1", type="tool_call")
+
+
+def invoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
+    message = tool.invoke(_call(tool, args))
+    assert isinstance(message, ToolMessage)
+    return message
+
+
+async def ainvoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
+    message = await tool.ainvoke(_call(tool, args))
+    assert isinstance(message, ToolMessage)
+    return message
+
+
+def assert_no_secret(bucket: S3Bucket, *texts: str) -> None:
+    for text in texts:
+        assert bucket.secret not in text
+
+
+def stored_in_bucket(
+    message: ToolMessage, bucket: S3Bucket, *, expected: int
+) -> tuple[str, ImageGenerationResult]:
+    """The invariants of a remote save: each image is one object under the prefix, named by
+    its content hash, with its content type; the LLM reads an http(s) link (never a local
+    path) that fetches exactly the stored bytes; no base64 and no secret anywhere."""
+    assert isinstance(message.content, str)
+    assert isinstance(message.artifact, ImageGenerationResult)
+    text, result = message.content, message.artifact
+    artifact_json = result.model_dump_json()
+    assert text == result.to_text()
+    assert "iVBORw0KGgo" not in text + artifact_json  # no base64 PNG
+    assert_no_secret(bucket, text, artifact_json, repr(result))
+    assert len(result.images) == expected
+
+    objects = bucket.objects(PREFIX)
+    assert len(objects) == expected
+    fs = bucket.filesystem()
+    with httpx.Client() as client:
+        for image in result.images:
+            assert image.path is None
+            assert image.uri is not None
+            assert image.uri.startswith(f"{bucket.url}/{PREFIX}/")
+            key = image.uri.removeprefix(f"{bucket.url}/")
+            data = objects[key]
+            assert image.sha256 == _sha(data)
+            assert key.rsplit("/", 1)[1].startswith(_sha(data)[:16])
+            assert image.size_bytes == len(data)
+            assert fs.info(f"{bucket.name}/{key}")["ContentType"] == image.mime_type
+
+            assert image.link is not None
+            assert image.link.startswith(bucket.server.endpoint_url + "/")
+            assert image.link in text
+            assert image.link_expires_at is not None
+            response = client.get(image.link)
+            assert response.status_code == 200, image.link
+            assert _sha(response.content) == _sha(data)
+    assert str(Path.cwd()) not in text  # no local path for the LLM
+    assert "/tmp/" not in text
+    return text, result
+
+
+def test_tool_saves_base64_images_to_s3_and_links_them_sync(
+    s3_tool: Any, s3_bucket: S3Bucket
+) -> None:
+    tool = s3_tool("gpt-image-1")
+
+    message = invoke(tool, {"prompt": "two paper boats", "n": 2, "quality": "low"})
+
+    assert message.status == "success", message.content
+    _text, result = stored_in_bucket(message, s3_bucket, expected=2)
+    assert {image.mime_type for image in result.images} == {"image/png"}
+    assert_no_secret(s3_bucket, repr(tool), str(tool.model_dump()), tool.model_dump_json())
+
+
+async def test_tool_saves_base64_images_to_s3_and_links_them_async(
+    s3_tool: Any, s3_bucket: S3Bucket
+) -> None:
+    tool = s3_tool("gpt-image-1")
+
+    message = await ainvoke(
+        tool, {"prompt": "two paper boats", "n": 2, "quality": "low", "output_format": "jpeg"}
+    )
+
+    assert message.status == "success", message.content
+    _text, result = stored_in_bucket(message, s3_bucket, expected=2)
+    assert {image.mime_type for image in result.images} == {"image/jpeg"}
+    await tool.aclose()
+
+
+def _check_fan_out_copied(target: Target, bucket: S3Bucket, result: ImageGenerationResult) -> None:
+    assert len(result.requests) == 3  # dall-e-3 makes one image per request
+    assert all(r.error is None for r in result.requests)
+    assert len(target.requests()) == 3
+    for image in result.images:
+        assert image.url is not None
+        assert image.url.startswith(target.root)  # where the image server put it
+        assert image.link is not None
+        assert image.link.startswith(bucket.server.endpoint_url)  # our copy in the bucket
+        assert image.revised_prompt is not None
+
+
+def test_dall_e_3_fan_out_copies_url_images_into_the_bucket_sync(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    tool = s3_tool("dall-e-3")  # download_urls stays False: remote storage copies anyway
+
+    message = invoke(tool, {"prompt": "three lanterns", "n": 3})
+
+    assert message.status == "success", message.content
+    _text, result = stored_in_bucket(message, s3_bucket, expected=3)
+    _check_fan_out_copied(target, s3_bucket, result)
+    assert target.http_calls() == 6  # three generations, three downloads
+
+
+async def test_dall_e_3_fan_out_copies_url_images_into_the_bucket_async(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    tool = s3_tool("dall-e-3")
+
+    message = await ainvoke(tool, {"prompt": "three lanterns", "n": 3})
+
+    assert message.status == "success", message.content
+    _text, result = stored_in_bucket(message, s3_bucket, expected=3)
+    _check_fan_out_copied(target, s3_bucket, result)
+    await tool.aclose()
+
+
+# --- failures cost only what failed -----------------------------------------------------------
+
+
+def _check_one_refused(result: ImageGenerationResult, text: str) -> None:
+    failed = [r for r in result.requests if r.error]
+    assert len(failed) == 1
+    assert "safety system" in (failed[0].error or "")
+    assert result.shortfall == 1
+    assert "Asked for 3 images but received 2; 1 missing." in text
+
+
+def test_partial_failure_keeps_the_other_images_in_the_bucket_sync(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    target.push_fault(Fault.content_policy_violation())
+    tool = s3_tool("dall-e-3")
+
+    message = invoke(tool, {"prompt": "three owls", "n": 3})
+
+    assert message.status == "success", message.content
+    text, result = stored_in_bucket(message, s3_bucket, expected=2)
+    _check_one_refused(result, text)
+
+
+async def test_partial_failure_keeps_the_other_images_in_the_bucket_async(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    target.push_fault(Fault.content_policy_violation())
+    tool = s3_tool("dall-e-3")
+
+    message = await ainvoke(tool, {"prompt": "three owls", "n": 3})
+
+    assert message.status == "success", message.content
+    text, result = stored_in_bucket(message, s3_bucket, expected=2)
+    _check_one_refused(result, text)
+    await tool.aclose()
+
+
+def _check_one_upload_refused(
+    result: ImageGenerationResult, text: str, bucket: S3Bucket, target: Target
+) -> None:
+    """One PUT answered 403 AccessDenied by the S3 server: that image is lost with a clear
+    error naming the store and the reason; the two others are kept and linked."""
+    failed = [r for r in result.requests if r.error]
+    assert len(failed) == 1
+    error = failed[0].error or ""
+    assert f"{bucket.url}/{PREFIX}" in error
+    assert "Access Denied" in error or "AccessDenied" in error
+    assert error in text or f"{bucket.url}/{PREFIX}" in text
+    assert result.shortfall == 1
+    assert len(target.requests()) == 3  # the generation itself succeeded three times
+    uploads = [r for r in bucket.server.received() if r.is_object_upload]
+    assert len(uploads) == 3
+    assert_no_secret(bucket, error, text)
+
+
+def test_upload_refused_by_s3_costs_only_that_image_sync(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    s3_bucket.server.push_fault(S3Fault())
+    tool = s3_tool("dall-e-3")
+
+    message = invoke(tool, {"prompt": "three kites", "n": 3})
+
+    assert message.status == "success", message.content
+    text, result = stored_in_bucket(message, s3_bucket, expected=2)
+    _check_one_upload_refused(result, text, s3_bucket, target)
+
+
+async def test_upload_refused_by_s3_costs_only_that_image_async(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    s3_bucket.server.push_fault(S3Fault())
+    tool = s3_tool("dall-e-3")
+
+    message = await ainvoke(tool, {"prompt": "three kites", "n": 3})
+
+    assert message.status == "success", message.content
+    text, result = stored_in_bucket(message, s3_bucket, expected=2)
+    _check_one_upload_refused(result, text, s3_bucket, target)
+    await tool.aclose()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_missing_bucket_is_a_clear_error_naming_it(
+    mode: str, s3_tool: Any, s3_bucket: S3Bucket
+) -> None:
+    missing = f"{s3_bucket.name}-missing"
+    tool = s3_tool("gpt-image-1", output_dir=f"s3://{missing}/{PREFIX}")
+    args = {"prompt": "a paper crane", "quality": "low"}
+
+    message = invoke(tool, args) if mode == "sync" else await ainvoke(tool, args)
+
+    assert message.status == "error"
+    assert isinstance(message.content, str)
+    assert f"s3://{missing}/{PREFIX}" in message.content
+    assert "Traceback" not in message.content
+    assert_no_secret(s3_bucket, message.content)
+    assert not s3_bucket.filesystem().exists(missing)  # nothing created, nothing half-written
+    await tool.aclose()
