@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import html
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast, runtime_checkable
@@ -28,6 +27,7 @@ from langchain_core.messages.content import create_image_block, create_text_bloc
 from pydantic import BaseModel, Field, ValidationError
 
 from langchain_imagegen.coercion import Adjustment
+from langchain_imagegen.notebook import render_html
 
 __all__ = [
     "AdjustmentRecord",
@@ -332,30 +332,10 @@ class ImageGenerationResult(Serializable):
         return blocks
 
     def _repr_html_(self) -> str:
-        """Jupyter: the images inline with their revised prompts and the adjustments.
-
-        Saved files are embedded as data URIs (read only when displayed): a notebook's
-        browser cannot load ``file://`` paths, and the file may lie outside its root.
-        """
-        figures = []
-        for image in self.images:
-            source = _data_uri(image) if image.path else image.url
-            if not source:
-                continue
-            caption = image.revised_prompt or image.location
-            if image.path is None and image.download_error:
-                caption += f" (download failed: {_short(image.download_error)})"
-            caption = html.escape(caption)
-            figures.append(
-                f'<figure style="display:inline-block;margin:4px;max-width:45%">'
-                f'<img src="{html.escape(source)}" style="max-width:100%" alt="{caption}"/>'
-                f"<figcaption><small>{caption}</small></figcaption></figure>"
-            )
-        notes = "".join(f"<li>{html.escape(a.describe())}</li>" for a in self.adjustments)
-        return (
-            f"<div><p><b>{html.escape(self.model)}</b>: {html.escape(self.prompt)}</p>"
-            f"{''.join(figures)}{f'<ul>{notes}</ul>' if notes else ''}</div>"
-        )
+        """Jupyter: the images with their revised prompts and the adjustments, in bounded
+        HTML (links for stored images, thumbnails for local files; see
+        :mod:`langchain_imagegen.notebook`)."""
+        return render_html(self)
 
 
 _NOTE_LIMIT = 160
@@ -441,11 +421,3 @@ def _image_block(
                 base64=base64.b64encode(data).decode(), mime_type=image.mime_type or "image/png"
             )
     return create_image_block(url=image.url) if image.url else None
-
-
-def _data_uri(image: GeneratedImage) -> str | None:
-    try:
-        data = Path(image.path or "").read_bytes()
-    except OSError:
-        return None
-    return f"data:{image.mime_type or 'image/png'};base64,{base64.b64encode(data).decode()}"
