@@ -32,7 +32,8 @@ EXIT_CODES: dict[str, int] = {
     "request refused (bad request, content policy, billing, unknown model)": 4,
     "the server or the link failed (rate limit, server error, no connection, unusable answer, "
     "damaged image, an image that could not be downloaded): retry later": 5,
-    "could not save the images: check output_dir (permissions, free space)": 6,
+    "could not save the images: check --output-dir (permissions, free space; for a bucket: "
+    "its name, the credentials, the storage options)": 6,
     "fewer images than asked": 7,
     "interrupted (Ctrl-C)": 130,
 }
@@ -51,6 +52,7 @@ _EXIT_FOR: tuple[tuple[type[errors.ImageGenError], int], ...] = (
     (errors.ModelNotFoundError, 4),
 )
 _EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+_SHORTEST_REDACTED = 4  # shorter texts ("s3", "v4") are too common to hide; no key is that short
 
 
 def _exit_code(error_class: type[errors.ImageGenError]) -> int:
@@ -93,7 +95,32 @@ def _parser() -> argparse.ArgumentParser:
         "own, e.g. seed=42, steps=30 (repeatable)",
     )
     generate.add_argument(
-        "--output-dir", default="generated_images", help="where images are saved (%(default)s)"
+        "--output-dir",
+        default="generated_images",
+        help="where images are saved: a directory (%(default)s) or a storage URL such as "
+        "s3://bucket/prefix, gs://..., az://... (see docs/storage.md)",
+    )
+    generate.add_argument(
+        "--storage-option",
+        type=_storage_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to the storage's filesystem (fsspec), e.g. "
+        "endpoint_url=http://127.0.0.1:9000, anon=true; values read like --param's and never "
+        "printed (repeatable)",
+    )
+    generate.add_argument(
+        "--link-expires-in",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="how long signed links to stored images stay valid (default 3600)",
+    )
+    generate.add_argument(
+        "--public-base-url",
+        metavar="URL",
+        help="links are this base joined with the object key, not signed (a public bucket or a "
+        "CDN in front of it)",
     )
     generate.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
     generate.add_argument(
@@ -127,6 +154,30 @@ def _param(text: str) -> tuple[str, Any]:
         return key.strip(), json.loads(value)
     except ValueError:
         return key.strip(), value
+
+
+def _storage_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` like :func:`_param`, but an error never shows the value: it can be a key."""
+    key, equals, _ = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError("expected KEY=VALUE (the value is not shown)")
+    return _param(text)
+
+
+def _secret_values(options: object) -> set[str]:
+    """Every text in the storage options (nested ones included), to keep them out of errors."""
+    if isinstance(options, dict):
+        return {text for value in options.values() for text in _secret_values(value)}
+    if isinstance(options, list | tuple):
+        return {text for value in options for text in _secret_values(value)}
+    text = options if isinstance(options, str) else None
+    return {text} if text and len(text) >= _SHORTEST_REDACTED else set()
+
+
+def _redacted(line: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        line = line.replace(secret, "***")
+    return line
 
 
 def _operator_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,6 +225,12 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     }
     if args.base_url:
         config["base_url"] = args.base_url
+    if args.storage_option:
+        config["storage_options"] = dict(args.storage_option)
+    if args.link_expires_in is not None:
+        config["link_expires_in"] = args.link_expires_in
+    if args.public_base_url:
+        config["public_base_url"] = args.public_base_url
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's format
         warnings.simplefilter("always")
         tool = ImageGenerationTool(**config)
@@ -223,26 +280,27 @@ def _result_code(result: ImageGenerationResult) -> int:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
     out = out or sys.stdout
-    err = sys.stderr
     args = _parser().parse_args(argv)
+    secrets = _secret_values(dict(getattr(args, "storage_option", [])))
+
+    def fail(message: str, code: int) -> int:
+        # A storage library may quote what it was given: storage option values never show.
+        sys.stderr.write(_redacted(f"langchain-imagegen: {message}", secrets) + "\n")
+        return code
+
     try:
         if args.command == "models":
             out.write(capability_table_markdown() + "\n")
             return 0
-        return _generate(args, out, err)
+        return _generate(args, out, sys.stderr)
     except errors.ImageGenError as error:
-        err.write(f"langchain-imagegen: {error}\n")
-        return _exit_code(type(error))
+        return fail(str(error), _exit_code(type(error)))
     except KeyboardInterrupt:
-        err.write("langchain-imagegen: interrupted\n")
-        return _EXIT_INTERRUPTED
+        return fail("interrupted", _EXIT_INTERRUPTED)
     except ValidationError as error:  # the tool refused a setting (e.g. --base-url)
-        problems = "; ".join(f"{e['msg']}" for e in error.errors())
-        err.write(f"langchain-imagegen: {problems}\n")
-        return 2
+        return fail("; ".join(f"{e['msg']}" for e in error.errors()), 2)
     except Exception as error:  # noqa: BLE001 - one line, never a traceback
-        err.write(f"langchain-imagegen: unexpected error: {type(error).__name__}: {error}\n")
-        return 1
+        return fail(f"unexpected error: {type(error).__name__}: {error}", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover
