@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import unquote_plus
 
 from langchain_imagegen.client import ImagesClient
@@ -60,6 +60,8 @@ POSIX, but Windows delivers it only when a wait returns."""
 _Fetched: TypeAlias = tuple[bytes, str | None] | ImageDownloadError | None
 """A URL image's downloaded bytes and declared type, why its download failed, or nothing
 (not a URL image, or downloads are off)."""
+
+_T = TypeVar("_T")
 
 _SAS_EXPIRY = re.compile(r"(?:^|&)se=([^&]+)")
 
@@ -226,6 +228,13 @@ class _Call:
         self.result.images.append(kept)
         return kept
 
+    def settle(self, index: int, outcome: GeneratedImage | ImageGenError) -> GeneratedImage | None:
+        """Keep an image of request ``index``, or note why it could not be kept."""
+        if isinstance(outcome, ImageGenError):
+            self.fail(index, outcome)
+            return None
+        return self.keep(outcome)
+
     def fail(self, index: int, error: ImageGenError) -> None:
         """Something of request ``index`` could not be kept (the request itself, a corrupt
         payload, a failed save): the rest still counts, and the record says what is missing."""
@@ -268,7 +277,7 @@ async def _aignore(stage: str, data: dict[str, Any]) -> None:
     return None
 
 
-def _in_daemon_threads(send: Callable[[int], _Sent], count: int) -> Iterator[_Sent]:
+def _in_daemon_threads(send: Callable[[int], _T], count: int) -> Iterator[_T]:
     """``send(0) ... send(count - 1)`` at once, each in its own thread; the outcomes in the
     order they end.
 
@@ -277,7 +286,7 @@ def _in_daemon_threads(send: Callable[[int], _Sent], count: int) -> Iterator[_Se
     in flight. Here the waiting thread wakes at least every ``_POLL_S`` and an interrupt
     leaves at once; an abandoned request ends with its deadline, or with the process.
     """
-    outcomes: queue.SimpleQueue[_Sent | BaseException] = queue.SimpleQueue()
+    outcomes: queue.SimpleQueue[_T | BaseException] = queue.SimpleQueue()
 
     def work(index: int) -> None:
         try:
@@ -295,7 +304,7 @@ def _in_daemon_threads(send: Callable[[int], _Sent], count: int) -> Iterator[_Se
         yield outcome
 
 
-def _next_outcome(outcomes: queue.SimpleQueue[_Sent | BaseException]) -> _Sent | BaseException:
+def _next_outcome(outcomes: queue.SimpleQueue[_T | BaseException]) -> _T | BaseException:
     while True:
         try:
             return outcomes.get(timeout=_POLL_S)
@@ -303,7 +312,7 @@ def _next_outcome(outcomes: queue.SimpleQueue[_Sent | BaseException]) -> _Sent |
             continue
 
 
-async def _cancel_and_wait(tasks: list[asyncio.Task[_Sent]]) -> None:
+async def _cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
     """Cancel the tasks still running and wait until every one has ended, so that no request
     outlives the call (httpx closes a stream whose task is cancelled)."""
     for task in tasks:
@@ -348,8 +357,8 @@ class ImageGenerator:
             if (returned := call.received(sent)) is None:
                 continue
             emit("received", {"request_index": sent.index, "images": len(returned)})
-            for image, b64 in returned:
-                if saved := _saved_event(sent.index, self._materialise(call, image, b64)):
+            for image in self._materialise_all(call, sent.index, returned):
+                if saved := _saved_event(sent.index, image):
                     emit("saved", saved)
         return call.finish()
 
@@ -360,11 +369,34 @@ class ImageGenerator:
         except ImageGenError as error:
             return _Sent(index, error)
 
+    def _goes_online(self, returned: list[tuple[GeneratedImage, str | None]]) -> bool:
+        """Whether keeping these images waits on the network (an upload or a download)."""
+        return self.store.is_remote or any(
+            b64 is None and self._downloads(image) for image, b64 in returned
+        )
+
+    def _materialise_all(
+        self, call: _Call, index: int, returned: list[tuple[GeneratedImage, str | None]]
+    ) -> Iterator[GeneratedImage | None]:
+        """Keep each image of one response, in order. Several that wait on the network are
+        downloaded and stored at once, a thread each; disk-only ones one after the other."""
+        if len(returned) == 1 or not self._goes_online(returned):
+            for image, b64 in returned:
+                yield call.settle(index, self._materialise(call, image, b64))
+            return
+
+        def work(position: int) -> tuple[int, GeneratedImage | ImageGenError]:
+            return position, self._materialise(call, *returned[position])
+
+        outcomes = dict(_in_daemon_threads(work, len(returned)))
+        for position in range(len(returned)):
+            yield call.settle(index, outcomes[position])
+
     def _materialise(
         self, call: _Call, image: GeneratedImage, b64: str | None
-    ) -> GeneratedImage | None:
+    ) -> GeneratedImage | ImageGenError:
         fetched = self._download(call, image) if b64 is None and self._downloads(image) else None
-        return self._save(call, image, b64, fetched)
+        return self._store(call, image, b64, fetched)
 
     def _download(self, call: _Call, image: GeneratedImage) -> _Fetched:
         try:
@@ -374,14 +406,15 @@ class ImageGenerator:
         except ImageDownloadError as error:
             return error
 
-    def _save(
+    def _store(
         self, call: _Call, image: GeneratedImage, b64: str | None, fetched: _Fetched
-    ) -> GeneratedImage | None:
-        """Keep one image: decode and save its payload, or save the bytes downloaded for it
-        (disk and CPU only: the async path runs this in a thread). A failed download keeps
-        the image at its URL; a damaged payload or a failed save costs this image only."""
+    ) -> GeneratedImage | ImageGenError:
+        """One image as it will be kept: its payload decoded and saved, or the bytes
+        downloaded for it saved (storage and CPU only, and no change to ``call``: this runs
+        in threads). A failed download keeps the image at its URL; a damaged payload or a
+        failed save is returned, to cost this image only."""
         if isinstance(fetched, ImageDownloadError):
-            return call.keep(_not_downloaded(image, fetched))
+            return _not_downloaded(image, fetched)
         metadata = call.metadata(image.request_index) if self.store.is_remote else None
         try:
             if b64 is not None:
@@ -389,11 +422,10 @@ class ImageGenerator:
             elif fetched is not None:
                 saved = self.store.save(fetched[0], mime_type_hint=fetched[1], metadata=metadata)
             else:
-                return call.keep(image)
+                return image
         except _UNSAVED as error:
-            call.fail(image.request_index, error)
-            return None
-        return call.keep(image, saved)
+            return error
+        return _with_file(image, saved)
 
     # --- async ---------------------------------------------------------------------------
 
@@ -409,13 +441,20 @@ class ImageGenerator:
         if len(plan.requests) == 1:  # no task, no as_completed: ~40 us less per call
             await self._acollect(call, await self._asend(call, 0), emit)
             return call.finish()
-        tasks = [asyncio.ensure_future(self._asend(call, i)) for i in range(len(plan.requests))]
+        # Each request's task also keeps its images, so one response's uploads do not wait for
+        # another's (the event loop's single thread keeps ``call`` consistent).
+        tasks = [
+            asyncio.ensure_future(self._asend_and_collect(call, i, emit))
+            for i in range(len(plan.requests))
+        ]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                await self._acollect(call, await next_done, emit)
+            await asyncio.gather(*tasks)
         finally:
             await _cancel_and_wait(tasks)
         return call.finish()
+
+    async def _asend_and_collect(self, call: _Call, index: int, emit: AsyncEventSink) -> None:
+        await self._acollect(call, await self._asend(call, index), emit)
 
     async def _asend(self, call: _Call, index: int) -> _Sent:
         try:
@@ -428,20 +467,29 @@ class ImageGenerator:
         if (returned := call.received(sent)) is None:
             return
         await emit("received", {"request_index": sent.index, "images": len(returned)})
-        for image, b64 in returned:
-            if saved := _saved_event(sent.index, await self._amaterialise(call, image, b64)):
+        if len(returned) == 1 or not self._goes_online(returned):
+            for image, b64 in returned:
+                kept = call.settle(sent.index, await self._amaterialise(call, image, b64))
+                if saved := _saved_event(sent.index, kept):
+                    await emit("saved", saved)
+            return
+        # Uploads and downloads at once; kept in the server's order.
+        outcomes = await asyncio.gather(*(self._amaterialise(call, *item) for item in returned))
+        for outcome in outcomes:
+            if saved := _saved_event(sent.index, call.settle(sent.index, outcome)):
                 await emit("saved", saved)
 
     async def _amaterialise(
         self, call: _Call, image: GeneratedImage, b64: str | None
-    ) -> GeneratedImage | None:
+    ) -> GeneratedImage | ImageGenError:
         fetched = (
             await self._adownload(call, image) if b64 is None and self._downloads(image) else None
         )
         if b64 is None and not isinstance(fetched, tuple):
-            return self._save(call, image, b64, fetched)  # nothing to write: no thread
-        # Decoding and writing megabytes would stall the event loop.
-        return await asyncio.to_thread(self._save, call, image, b64, fetched)
+            return self._store(call, image, b64, fetched)  # nothing to write: no thread
+        # Decoding and writing megabytes would stall the event loop; an upload waits on the
+        # network (fsspec's async filesystems run it on their own loop meanwhile).
+        return await asyncio.to_thread(self._store, call, image, b64, fetched)
 
     async def _adownload(self, call: _Call, image: GeneratedImage) -> _Fetched:
         try:
