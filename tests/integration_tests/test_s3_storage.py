@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from langchain_core.messages import ToolCall, ToolMessage
 from langchain_imagegen import ImageGenerationResult, ImageGenerationTool
 from tests.emulator import Fault
 from tests.integration_tests.conftest import LIVE, Target
-from tests.s3_server import S3_LIVE, S3Bucket, S3Fault
+from tests.s3_server import S3_LIVE, S3Bucket, S3Fault, S3Server
 
 pytestmark = [*LIVE, *S3_LIVE]
 
@@ -61,10 +63,27 @@ def test_server_answers_a_queued_upload_fault(s3_bucket: S3Bucket) -> None:
 
 
 def test_each_test_gets_a_fresh_empty_bucket(s3_bucket: S3Bucket) -> None:
-    others = {b["Name"] for b in s3_bucket.filesystem().call_s3("list_buckets")["Buckets"]}
+    buckets = {b["Name"] for b in s3_bucket.filesystem().call_s3("list_buckets")["Buckets"]}
 
-    assert others == {s3_bucket.name}
+    # Every earlier test's bucket (made by this fixture, named test-*) is gone.
+    assert {name for name in buckets if name.startswith("test-")} == {s3_bucket.name}
     assert s3_bucket.objects() == {}
+
+
+def test_server_starts_and_stops_quickly_and_completely() -> None:
+    server = S3Server()
+    started = time.perf_counter()
+    with server:
+        url = server.endpoint_url
+        assert httpx.get(f"{url}/").status_code == 200  # ListBuckets
+        threads = {t.name for t in threading.enumerate()}
+        assert f"s3-server-{server.port}" in threads
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < 2.0
+    assert f"s3-server-{url.rsplit(':', 1)[1]}" not in {t.name for t in threading.enumerate()}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/")
 
 
 # --- the tool, end to end ---------------------------------------------------------------------
