@@ -322,7 +322,8 @@ class ImageGenerationResult(Serializable):
         without ``download_urls``) is sent as its URL. Left out (the text still lists
         them): an image with neither a readable file nor a URL, and a URL image whose
         download failed, since the model's provider would fail to fetch it too and the
-        whole model call with it.
+        whole model call with it. An image in remote storage with a link is sent as its link
+        in both modes (its bytes are not on this machine).
         """
         blocks: list[TextContentBlock | ImageContentBlock] = [create_text_block(self.to_text())]
         for image in self.images:
@@ -407,6 +408,8 @@ def _unescaped(value: Any) -> Any:
 def _image_block(
     image: GeneratedImage, prefer: Literal["url", "base64"]
 ) -> ImageContentBlock | None:
+    if image.link:  # remote storage: the link outlives the server's URL, bytes are not here
+        return create_image_block(url=image.link)
     if image.download_error and not image.path:
         return None
     if image.url and (prefer == "url" or not image.path):
