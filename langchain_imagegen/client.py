@@ -599,7 +599,8 @@ class ImagesClient:
     def _answer(
         self, received: _Received, attempt: int, elapsed: float
     ) -> ImagesResponse | APIError:
-        """The parsed images, or the error to raise or retry (returned, not raised: cheaper)."""
+        """The parsed images, or the error (returned, not raised: the flow decides whether
+        to retry it)."""
         response = received.response
         status = response.status_code
         if not response.is_success:

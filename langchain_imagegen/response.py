@@ -80,8 +80,8 @@ def parse_images_response(
     """Parse a 2xx body; raise the mapped :class:`~langchain_imagegen.errors.APIError` if it
     is an error body, :class:`MalformedResponseError` if it holds no usable images.
 
-    ``attempts`` and ``elapsed_s`` are copied onto the result (the client knows them; passing
-    them here saves a ``dataclasses.replace`` per call).
+    ``attempts`` and ``elapsed_s`` are copied onto the result (the client knows them, and the
+    result is frozen, so they are set when it is built).
     """
     request_id = headers.get("x-request-id") or headers.get("apim-request-id")
 

@@ -22,7 +22,7 @@ import dataclasses
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -68,10 +68,25 @@ __all__ = [
     "BaseImageGenerationTool",
     "ImageGenerationTool",
     "ToolContent",
+    "ToolOutput",
 ]
 
 ToolContent = str | list[TextContentBlock | ImageContentBlock]
 """What the LLM reads: the text alone, or the text plus image blocks (``content_images``)."""
+
+
+class ToolOutput(NamedTuple):
+    """What ``_run`` and ``_arun`` return (``response_format="content_and_artifact"``): the
+    ToolMessage's content and its artifact.
+
+    A named class rather than ``tuple[ToolContent, ImageGenerationResult]``: ``BaseTool``
+    resolves ``_run``'s type hints on every call, and a class is one hint to resolve where
+    the nested generic is a tree of them.
+    """
+
+    content: ToolContent
+    artifact: ImageGenerationResult
+
 
 EVENT_NAME = "image_generation"
 """Name of the custom events in ``astream_events``; ``data["stage"]`` is ``requested``,
@@ -521,9 +536,7 @@ class BaseImageGenerationTool(BaseTool):
             return f"{error}. Note: {note}; a person must configure another model."
         return error.agent_message()
 
-    def _run(
-        self, run_manager: CallbackManagerForToolRun | None = None, **args: Any
-    ) -> tuple[ToolContent, ImageGenerationResult]:
+    def _run(self, run_manager: CallbackManagerForToolRun | None = None, **args: Any) -> ToolOutput:
         sink: EventSink | None = None
         # Progress events only when a handler can receive them (astream_events, a tracer,
         # callbacks=...): dispatching configures a callback manager each time.
@@ -536,11 +549,11 @@ class BaseImageGenerationTool(BaseTool):
             result = self.generate(args, on_event=sink)
         except ImageGenError as error:
             raise ToolException(self._agent_message(error)) from error
-        return self._content(result), result
+        return ToolOutput(self._content(result), result)
 
     async def _arun(
         self, run_manager: AsyncCallbackManagerForToolRun | None = None, **args: Any
-    ) -> tuple[ToolContent, ImageGenerationResult]:
+    ) -> ToolOutput:
         sink: AsyncEventSink | None = None
         if run_manager is not None and run_manager.inheritable_handlers:
 
@@ -552,8 +565,8 @@ class BaseImageGenerationTool(BaseTool):
         except ImageGenError as error:
             raise ToolException(self._agent_message(error)) from error
         if self.content_images == "none":
-            return result.to_text(), result
-        return await asyncio.to_thread(self._content, result), result  # reads files
+            return ToolOutput(result.to_text(), result)
+        return ToolOutput(await asyncio.to_thread(self._content, result), result)  # reads files
 
 
 ApiKeyField = Annotated[

@@ -1,0 +1,72 @@
+"""The per-call path of the tool (what ``benchmarks/run.py`` times): what it returns to
+``BaseTool``, and that the shortcuts it takes keep its behaviour. Over ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.messages import ToolMessage
+
+from langchain_imagegen.result import ImageGenerationResult
+from langchain_imagegen.tool import ImageGenerationTool, ToolOutput
+
+KEY = "sk-call-path-0123456789"
+ANSWER = {"created": 1, "data": [{"url": "https://files.example/a.png"}]}
+ARGS = {"prompt": "a lighthouse at dawn", "size": "256x256"}
+
+
+def _answer(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=ANSWER)
+
+
+@pytest.fixture
+def tool(tmp_path: Path) -> ImageGenerationTool:
+    return ImageGenerationTool(
+        model="dall-e-2",
+        api_key=KEY,
+        base_url="http://gateway.test/v1",
+        output_dir=str(tmp_path),
+        http_client=httpx.Client(transport=httpx.MockTransport(_answer)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(_answer)),
+    )
+
+
+def _check(output: Any) -> None:
+    assert isinstance(output, ToolOutput)
+    assert isinstance(output.artifact, ImageGenerationResult)
+    assert output.artifact.images[0].url == "https://files.example/a.png"
+    assert output.content == output.artifact.to_text()
+
+
+def test_run_returns_content_and_artifact_by_name(tool: ImageGenerationTool) -> None:
+    _check(tool._run(**ARGS))
+
+
+def test_arun_returns_content_and_artifact_by_name(tool: ImageGenerationTool) -> None:
+    _check(asyncio.run(tool._arun(**ARGS)))
+
+
+@pytest.mark.parametrize("method", ["_run", "_arun"])
+def test_return_hint_is_one_class(method: str) -> None:
+    """BaseTool resolves these hints on every call: the return is one class, not a nested
+    generic to walk."""
+    hints = typing.get_type_hints(getattr(ImageGenerationTool, method), include_extras=True)
+    assert hints["return"] is ToolOutput
+
+
+def test_invoke_and_ainvoke_unpack_it_into_the_message(tool: ImageGenerationTool) -> None:
+    call = {"name": tool.name, "args": ARGS, "id": "call_1", "type": "tool_call"}
+    for message in (tool.invoke(call), asyncio.run(tool.ainvoke(call))):
+        assert isinstance(message, ToolMessage)
+        assert message.status == "success"
+        assert isinstance(message.artifact, ImageGenerationResult)
+        assert not isinstance(message.artifact, tuple)
+        assert message.content == message.artifact.to_text()
+        assert json.dumps(message.artifact.model_dump(mode="json"))
