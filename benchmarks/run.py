@@ -33,6 +33,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -55,6 +56,12 @@ if str(ROOT) not in sys.path:
 
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+STORAGE_START, STORAGE_END = "<!-- bench-storage:start -->", "<!-- bench-storage:end -->"
+SECTIONS = (
+    (START, END, ("overhead", "fanout", "concurrency", "memory", "import", "coercion")),
+    (STORAGE_START, STORAGE_END, ("storage",)),
+)
+"""The doc's tables: each is rewritten by a run of all of its scenarios."""
 API_KEY = "sk-test-emulator"
 PROMPT = "a lighthouse on a cliff at dawn, watercolor"
 SERVER_LIFETIME_S = 900.0
@@ -146,6 +153,69 @@ def emulator_process(latency: float = 0.0, image_bytes: int | None = None) -> It
         if not base_url.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"emulator did not start (got {base_url!r})")
         yield base_url
+    finally:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+S3_BUCKET = "bench"
+S3_OPTIONS_ENV = "IMAGEGEN_BENCH_S3_OPTIONS"
+"""How the parent hands the S3 endpoint's storage options to a memory-probe child."""
+
+
+def serve_s3(lifetime: float) -> int:
+    """Child process: moto's ``ThreadedMotoServer`` (S3 over HTTP) on 127.0.0.1 until stdin
+    closes (or ``lifetime`` passes); prints its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    done = threading.Event()
+
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    print(f"http://{host}:{port}", flush=True)
+    done.wait(lifetime)
+    server.stop()
+    return 0
+
+
+@contextlib.contextmanager
+def s3_process() -> Iterator[dict[str, Any]]:
+    """Start moto's S3 server in its own process (its request handling does not share the
+    client's GIL, like the emulator), create the benchmark bucket, and yield the s3fs
+    ``storage_options`` for it (dummy credentials: moto does not check signatures)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-s3"]
+    proc = subprocess.Popen(  # moto logs every request on stderr: not wanted here
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        endpoint = proc.stdout.readline().strip()
+        if not endpoint.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"S3 server did not start (got {endpoint!r})")
+        options = {
+            "endpoint_url": endpoint,
+            "key": "testing",
+            "secret": "testing",
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
+        import s3fs
+
+        s3fs.S3FileSystem(skip_instance_cache=True, **options).call_s3(
+            "create_bucket", Bucket=S3_BUCKET
+        )
+        yield options
     finally:
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
@@ -495,12 +565,17 @@ def memory_probe(side: str, method: str, base_url: str, body_json: str, out: str
     # (connection, lazy imports, decoding, saving) without a large allocation that the
     # allocator would keep and reuse during the measured call.
     small = {**body, "n": 1, "output_format": "jpeg"}
-    out_dir = Path(out)
+    # ``out``: a directory, or an s3:// URL on the benchmark's S3 server (options in the env).
+    storage_options = json.loads(os.environ.get(S3_OPTIONS_ENV) or "{}")
     if side == "tool":
         from langchain_imagegen.tool import ImageGenerationTool
 
         tool = ImageGenerationTool(
-            model=body["model"], api_key=API_KEY, base_url=base_url, output_dir=out
+            model=body["model"],
+            api_key=API_KEY,
+            base_url=base_url,
+            output_dir=out,
+            storage_options=storage_options,
         )
 
         def work(request: dict[str, Any]) -> None:
@@ -510,12 +585,24 @@ def memory_probe(side: str, method: str, base_url: str, body_json: str, out: str
     else:
         client = httpx.Client(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120)
         url = f"{base_url}/images/generations"
+        if out.startswith("s3://"):
+            import s3fs
+
+            fs = s3fs.S3FileSystem(**storage_options)
+
+            def write(name: str, image: bytes) -> None:
+                fs.pipe_file(f"{out.removeprefix('s3://')}/{name}", image)
+
+        else:
+
+            def write(name: str, image: bytes) -> None:
+                (Path(out) / name).write_bytes(image)
 
         def work(request: dict[str, Any]) -> None:
             data = client.post(url, json=request).json()
             for index, item in enumerate(data["data"]):
                 image = base64.b64decode(item["b64_json"])
-                (out_dir / f"raw-{index}.{request.get('output_format', 'png')}").write_bytes(image)
+                write(f"raw-{index}.{request.get('output_format', 'png')}", image)
 
     work(small)
     if method == "tracemalloc":
@@ -535,6 +622,37 @@ def memory_probe(side: str, method: str, base_url: str, body_json: str, out: str
     return 0
 
 
+def run_memory_probe(
+    side: str,
+    method: str,
+    base_url: str,
+    body: dict[str, Any],
+    target: str,
+    *,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Peak bytes one :func:`memory_probe` child measured."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--memory-probe",
+        side,
+        method,
+        base_url,
+        json.dumps(body),
+        target,
+    ]
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    return int(done.stdout.strip().splitlines()[-1])
+
+
 def bench_memory(quick: bool, out: Path) -> list[Row]:
     """Peak memory above baseline for 4 x 2 MB b64_json images (gpt-image-1, n=4)."""
     from langchain_imagegen.tool import ImageGenerationTool
@@ -549,24 +667,7 @@ def bench_memory(quick: bool, out: Path) -> list[Row]:
             for method in ("tracemalloc", "rss"):
                 for side in ("tool", "raw"):
                     with tempfile.TemporaryDirectory(dir=out) as target:
-                        cmd = [
-                            sys.executable,
-                            str(Path(__file__).resolve()),
-                            "--memory-probe",
-                            side,
-                            method,
-                            base_url,
-                            json.dumps(body),
-                            target,
-                        ]
-                        done = subprocess.run(
-                            cmd,
-                            capture_output=True,
-                            text=True,
-                            timeout=SUBPROCESS_TIMEOUT_S,
-                            check=True,
-                        )
-                        value = int(done.stdout.strip().splitlines()[-1])
+                        value = run_memory_probe(side, method, base_url, body, target)
                         results.setdefault((side, method), []).append(value)
     mb = 1024 * 1024
 
@@ -590,6 +691,321 @@ def bench_memory(quick: bool, out: Path) -> list[Row]:
             1.2,
         ),
     ]
+
+
+# ---- object storage: S3 on loopback ---------------------------------------------------------
+
+
+def _distinct_pngs(count: int, size: int, tag: str) -> list[bytes]:
+    """``count`` real PNGs of about ``size`` bytes, each distinct (so each has its own key)."""
+    from tests.emulator import encode_image
+
+    return [encode_image("png", 1, 1, tag=f"{tag}-{i}", pad_to_bytes=size) for i in range(count)]
+
+
+async def _longest_stall(work: Callable[[], Awaitable[Any]]) -> float:
+    """Seconds of the longest time the event loop could not run a 1 ms heartbeat during
+    ``work``: what a blocking call in a coroutine costs every other task."""
+    tick = 0.001
+    worst = 0.0
+    running = True
+
+    async def heartbeat() -> None:
+        nonlocal worst
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(tick)
+            now = time.perf_counter()
+            worst = max(worst, now - last - tick)
+            last = now
+
+    beating = asyncio.create_task(heartbeat())
+    await asyncio.sleep(tick)
+    try:
+        await work()
+    finally:
+        running = False
+        await beating
+    return worst
+
+
+async def _amedians(fns: list[Callable[[], Awaitable[Any]]], rounds: int) -> list[float]:
+    """Median seconds of each coroutine function, interleaved round by round (the order
+    rotates), after one warm-up call each."""
+    for fn in fns:
+        await fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for index in range(rounds):
+        shift = index % len(fns)
+        for position in [*range(shift, len(fns)), *range(shift)]:
+            started = time.perf_counter()
+            await fns[position]()
+            times[position].append(time.perf_counter() - started)
+    return [statistics.median(series) for series in times]
+
+
+def bench_storage(quick: bool, out: Path) -> list[Row]:
+    """Saving to S3 (moto's server on loopback, its own process) against raw s3fs."""
+    import itertools
+
+    import httpx
+    import s3fs
+
+    from langchain_imagegen.storage import open_store
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    rounds, calls = (3, 6) if quick else (9, 12)
+    rows: list[Row] = []
+    with s3_process() as options:
+        # One s3fs instance for both sides (fsspec caches it by its options): the same client
+        # and connection pool.
+        fs = s3fs.S3FileSystem(**options)
+        store = open_store(f"s3://{S3_BUCKET}/tool", storage_options=options)
+        assert store.filesystem is fs
+
+        # (a) one save vs one raw pipe of the same bytes; the user metadata the tool sends
+        metadata = {"model": "gpt-image-1", "prompt-sha256": hashlib.sha256(b"x").hexdigest()}
+        for size, label in ((2_000_000, "2 MB"), (200_000, "200 kB")):
+            images = _distinct_pngs(8, size, f"save-{size}")
+            tool_turn, raw_turn = itertools.count(), itertools.count()
+
+            def tool_save(images: list[bytes] = images, turn: Any = tool_turn) -> None:
+                store.save(images[next(turn) % len(images)], metadata=metadata)
+
+            def raw_pipe(images: list[bytes] = images, turn: Any = raw_turn) -> None:
+                index = next(turn) % len(images)
+                fs.pipe_file(f"{S3_BUCKET}/raw/{index}.png", images[index])
+
+            t_tool, t_raw = alternate([tool_save, raw_pipe], rounds, calls)
+            rows.append(
+                ratio_row(
+                    f"save one {label} PNG to S3 on loopback: `store.save` (content-hash key, "
+                    "content type, signed link) vs a raw s3fs `pipe_file` of the same bytes",
+                    t_tool * 1e3,
+                    t_raw * 1e3,
+                    "ms",
+                    1.2,
+                )
+            )
+
+        # (b) async: concurrent uploads, and the event loop stays free
+        four = _distinct_pngs(4, 2_000_000, "async")
+
+        async def gathered() -> None:
+            await asyncio.gather(*(store.asave(image) for image in four))
+
+        async def one_by_one() -> None:
+            for image in four:
+                await store.asave(image)
+
+        async def raw_gathered() -> None:
+            batch = {f"{S3_BUCKET}/raw/async-{i}.png": image for i, image in enumerate(four)}
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fs._pipe(batch), fs.loop))
+
+        async def blocking() -> None:
+            for image in four:
+                store.save(image)
+
+        async def measure() -> tuple[list[float], list[float]]:
+            timings = await _amedians([gathered, one_by_one, raw_gathered], rounds)
+            stalls: list[list[float]] = [[], [], []]
+            for _ in range(rounds):
+                for sink, work in zip(stalls, (gathered, raw_gathered, blocking), strict=True):
+                    sink.append(await _longest_stall(work))
+            return timings, [statistics.median(series) for series in stalls]
+
+        (t_gathered, t_sequential, t_raw_gathered), stalls = asyncio.run(measure())
+        stall_tool, stall_raw, stall_blocking = (value * 1e3 for value in stalls)
+        slack_ms = 10.0
+        rows += [
+            ratio_row(
+                "4 x 2 MB uploads from one event loop: `asyncio.gather` of four `store.asave` "
+                "vs raw s3fs async `_pipe` of the four (s3fs gathers them)",
+                t_gathered * 1e3,
+                t_raw_gathered * 1e3,
+                "ms",
+                1.2,
+            ),
+            Row(
+                "context: the same four `store.asave` awaited one after another vs gathered",
+                t_sequential * 1e3,
+                t_gathered * 1e3,
+                "ms",
+                "report only",
+                None,
+            ),
+            Row(
+                "longest event-loop stall (1 ms heartbeat) during the four gathered "
+                "`store.asave` vs during raw s3fs async `_pipe`",
+                stall_tool,
+                stall_raw,
+                "ms",
+                f"≤ baseline + {slack_ms:g} ms",
+                stall_tool <= stall_raw + slack_ms,
+                f"the blocking `store.save` in a coroutine stalls it {stall_blocking:.0f} ms",
+            ),
+        ]
+
+        # end to end, and (c) peak memory: the tool saving its images to S3
+        tool = ImageGenerationTool(
+            model="gpt-image-1", api_key=API_KEY, base_url="http://127.0.0.1:1/v1"
+        )
+        one = tool.coerce({"prompt": PROMPT}).requests[0]
+        four_body = tool.coerce({"prompt": PROMPT, "n": 4}).requests[0]
+        with emulator_process(latency=0.0, image_bytes=2_000_000) as base_url:
+            tool = ImageGenerationTool(
+                model="gpt-image-1",
+                api_key=API_KEY,
+                base_url=base_url,
+                output_dir=f"s3://{S3_BUCKET}/e2e",
+                storage_options=options,
+            )
+            raw_client = httpx.Client(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
+            url = f"{base_url}/images/generations"
+            call = tool_call({"prompt": PROMPT})
+            check_message(tool.invoke(call), 1)
+
+            def raw_e2e() -> None:
+                for index, item in enumerate(raw_client.post(url, json=one).json()["data"]):
+                    data = base64.b64decode(item["b64_json"])
+                    fs.pipe_file(f"{S3_BUCKET}/raw/e2e-{index}.png", data)
+
+            fan_call = tool_call({"prompt": PROMPT, "n": 4})
+
+            async def tool_fan_out() -> None:
+                check_message(await tool.ainvoke(fan_call), 4)
+
+            async def run_async() -> tuple[list[float], list[float]]:
+                async with httpx.AsyncClient(
+                    headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
+                ) as aclient:
+
+                    async def raw_fan_out() -> None:
+                        answer = (await aclient.post(url, json=four_body)).json()
+                        batch = {
+                            f"{S3_BUCKET}/raw/fan-{i}.png": base64.b64decode(item["b64_json"])
+                            for i, item in enumerate(answer["data"])
+                        }
+                        upload = asyncio.run_coroutine_threadsafe(fs._pipe(batch), fs.loop)
+                        await asyncio.wrap_future(upload)
+
+                    timings = await _amedians([tool_fan_out, raw_fan_out], rounds)
+                    stalls: list[list[float]] = [[], []]
+                    for _ in range(rounds):
+                        for sink, work in zip(stalls, (tool_fan_out, raw_fan_out), strict=True):
+                            sink.append(await _longest_stall(work))
+                    return timings, [statistics.median(series) for series in stalls]
+
+            try:
+                t_tool, t_raw = alternate(
+                    [lambda: tool.invoke(call), raw_e2e], rounds, max(2, calls // 2)
+                )
+                (t_afan, t_raw_afan), (stall_afan, stall_raw_afan) = asyncio.run(run_async())
+            finally:
+                tool.close()
+                raw_client.close()
+            rows += [
+                ratio_row(
+                    "one 2 MB `b64_json` image (gpt-image-1) saved to S3: the tool's "
+                    "`invoke(ToolCall)` vs raw httpx post, `.json()`, b64decode, s3fs "
+                    "`pipe_file`",
+                    t_tool * 1e3,
+                    t_raw * 1e3,
+                    "ms",
+                    1.2,
+                ),
+                ratio_row(
+                    "4 x 2 MB `b64_json` images (gpt-image-1, n=4) saved to S3: the tool's "
+                    "`ainvoke(ToolCall)` vs raw async httpx post, `.json()`, b64decode, s3fs "
+                    "async `_pipe` of the four",
+                    t_afan * 1e3,
+                    t_raw_afan * 1e3,
+                    "ms",
+                    1.2,
+                ),
+                Row(
+                    "longest event-loop stall (1 ms heartbeat) during that `ainvoke` vs during "
+                    "the raw async call (which decodes on the loop)",
+                    stall_afan * 1e3,
+                    stall_raw_afan * 1e3,
+                    "ms",
+                    f"≤ baseline + {slack_ms:g} ms",
+                    stall_afan * 1e3 <= stall_raw_afan * 1e3 + slack_ms,
+                ),
+            ]
+
+            env = {S3_OPTIONS_ENV: json.dumps(options)}
+            results: dict[tuple[str, str], list[int]] = {}
+            for repeat in range(1 if quick else 3):
+                for method in ("tracemalloc", "rss"):
+                    for side, target in (
+                        ("tool", f"s3://{S3_BUCKET}/mem-{repeat}-{method}"),
+                        ("raw", None),
+                        ("raw-s3", f"s3://{S3_BUCKET}/mem-raw-{repeat}-{method}"),
+                        ("tool-one-arena", f"s3://{S3_BUCKET}/mem-1-{repeat}-{method}"),
+                    ):
+                        # glibc gives each thread that allocates its own malloc arena; with
+                        # one arena, what RSS the tool's upload threads add by that alone.
+                        arenas = {"MALLOC_ARENA_MAX": "1"} if side == "tool-one-arena" else {}
+                        with tempfile.TemporaryDirectory(dir=out) as directory:
+                            value = run_memory_probe(
+                                side.split("-")[0],
+                                method,
+                                base_url,
+                                four_body,
+                                target or directory,
+                                env={**env, **arenas},
+                            )
+                        results.setdefault((side, method), []).append(value)
+    mb = 1024 * 1024
+
+    def med(side: str, method: str) -> float:
+        return statistics.median(results[side, method]) / mb
+
+    rows += [
+        ratio_row(
+            "peak memory above baseline, 4 x 2 MB `b64_json` images (gpt-image-1, n=4) saved "
+            "to S3, tracemalloc; raw = httpx post, `.json()`, b64decode, write files",
+            med("tool", "tracemalloc"),
+            med("raw", "tracemalloc"),
+            "MB",
+            1.2,
+        ),
+        ratio_row(
+            "same, peak RSS (VmHWM) above RSS before the call, fresh process",
+            med("tool", "rss"),
+            med("raw", "rss"),
+            "MB",
+            1.2,
+        ),
+        Row(
+            "context: the tool saving to S3 vs raw httpx + b64decode + s3fs `pipe_file`, "
+            "tracemalloc",
+            med("tool", "tracemalloc"),
+            med("raw-s3", "tracemalloc"),
+            "MB",
+            "report only",
+            None,
+        ),
+        Row(
+            "context: same, peak RSS",
+            med("tool", "rss"),
+            med("raw-s3", "rss"),
+            "MB",
+            "report only",
+            None,
+        ),
+        Row(
+            "context: peak RSS of the tool saving to S3 with one malloc arena "
+            "(`MALLOC_ARENA_MAX=1`) vs raw httpx writing files",
+            med("tool-one-arena", "rss"),
+            med("raw", "rss"),
+            "MB",
+            "report only",
+            None,
+        ),
+    ]
+    return rows
 
 
 # ---- import time ----------------------------------------------------------------------------
@@ -783,14 +1199,15 @@ def render(rows: list[Row], quick: bool, elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def write_doc(table: str) -> None:
+def write_doc(table: str, start: str = START, end: str = END) -> None:
+    """Replace the table between ``start`` and ``end`` (added at the end if missing)."""
     DOC.parent.mkdir(parents=True, exist_ok=True)
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO
-    if START not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
+    if start not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    DOC.write_text(f"{head}{start}\n{table}\n{end}{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -798,21 +1215,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short run; never fails")
     parser.add_argument(
         "--only",
-        choices=["overhead", "fanout", "concurrency", "memory", "import", "coercion"],
+        choices=[name for _, _, names in SECTIONS for name in names],
         action="append",
-        help="run only these scenarios (repeatable); the doc is not written",
+        help="run only these scenarios (repeatable); a table of the doc is written only when "
+        "all its scenarios ran (`--only storage` writes the storage table)",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-s3", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--image-bytes", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.latency, args.image_bytes, SERVER_LIFETIME_S)
+    if args.serve_s3:
+        return serve_s3(SERVER_LIFETIME_S)
     if args.memory_probe:
         return memory_probe(*args.memory_probe)
 
-    started = time.perf_counter()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="imagegen-bench-") as tmp:
         out = Path(tmp)
@@ -823,17 +1243,23 @@ def main(argv: list[str] | None = None) -> int:
             "memory": lambda: bench_memory(args.quick, out),
             "import": lambda: bench_import(args.quick),
             "coercion": lambda: bench_coercion(args.quick),
+            "storage": lambda: bench_storage(args.quick, out),
         }
-        for name, scenario in scenarios.items():
-            if args.only and name not in args.only:
+        for start, end, names in SECTIONS:
+            chosen = [name for name in names if not args.only or name in args.only]
+            if not chosen:
                 continue
-            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-            rows.extend(scenario())
-    table = render(rows, args.quick, time.perf_counter() - started)
-    print(table)
-    if not args.only:
-        write_doc(table)
-        print(f"\nwritten to {DOC.relative_to(ROOT)}", file=sys.stderr)
+            started = time.perf_counter()
+            section: list[Row] = []
+            for name in chosen:
+                print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+                section.extend(scenarios[name]())
+            table = render(section, args.quick, time.perf_counter() - started)
+            print(table + "\n")
+            if len(chosen) == len(names):
+                write_doc(table, start, end)
+                print(f"written to {DOC.relative_to(ROOT)}\n", file=sys.stderr)
+            rows.extend(section)
     missed = [row.metric for row in rows if row.passed is False]
     if missed and not args.quick:
         print(f"\n{len(missed)} target(s) missed", file=sys.stderr)
