@@ -115,6 +115,7 @@ def test_example_notebook_runs_offline(
     assert _outputs(generate, "stream") == ["requested 2\nreceived 2\nsaved \nsaved \n"]
     (page,) = _outputs(generate, "text/html")
     assert page.count('<img src="data:image/png;base64,') == 2
+    assert str(tmp_path) not in page  # captions name files, not where the kernel ran
     assert "size: &#x27;1920x1080&#x27; → &#x27;1920x1088&#x27;" in page
 
     (printed,) = _outputs(inspect, "stream")
@@ -131,6 +132,7 @@ def test_example_notebook_runs_offline(
     assert "quality: 'best' → 'high'" in printed
     (page,) = _outputs(agent, "text/html")
     assert page.count("<img ") == 1
+    assert str(tmp_path) not in page
 
     (blocks,) = _outputs(seeing, "text/plain")
     assert blocks == "[('text', None), ('image', 'image/png')]"
