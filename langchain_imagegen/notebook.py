@@ -81,6 +81,8 @@ def _figure(image: GeneratedImage, budget: int) -> str:
         return frame.format(body=f'<a href="{source}" target="_blank">{_img(source, caption)}</a>')
     if image.uri and "://" in image.uri:  # stored, but with no link a browser can load
         text = f"stored at {html.escape(image.uri)}, with no http(s) link to show it from"
+        if image.link_error:
+            text += f" ({html.escape(_short(image.link_error))})"
         return frame.format(body=_placeholder(text))
     return ""
 

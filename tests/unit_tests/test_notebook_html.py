@@ -149,10 +149,12 @@ def test_a_server_url_is_shown_from_the_url() -> None:
 
 def test_a_stored_image_without_a_link_is_a_placeholder() -> None:
     stored = GeneratedImage(uri="memory://images/ab12.png", revised_prompt="a fox")
-    page = _result(stored)._repr_html_()
+    unsigned = GeneratedImage(uri="s3://b/cd34.png", link_error="could not sign a link: <no>")
+    page = _result(stored, unsigned)._repr_html_()
     assert "<img" not in page
     assert "stored at memory://images/ab12.png" in page
     assert "a fox" in page
+    assert "(could not sign a link: &lt;no&gt;)" in page
 
 
 def test_nothing_from_the_server_reaches_the_page_unescaped() -> None:
