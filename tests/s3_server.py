@@ -15,7 +15,9 @@ is not used as is:
 
 Faults: :meth:`S3Server.push_fault` queues :class:`S3Fault` answers (an S3 error document)
 for the next object uploads, first come first served, so a test can make one upload of a
-fan-out fail for real, through s3fs and botocore.
+fan-out fail for real, through s3fs and botocore. :meth:`S3Server.slow_uploads` holds
+every upload a while, and :meth:`S3Server.max_uploads_in_flight` tells whether uploads
+overlapped.
 
 Credentials are dummies, passed as ``storage_options`` (moto does not check signatures).
 The secret is random per server, so a test can search any text for it.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import secrets
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -85,11 +88,15 @@ class S3Request:
 
 @dataclass
 class _Recorder:
-    """WSGI middleware: records every request and answers queued faults."""
+    """WSGI middleware: records every request, answers queued faults, and can make object
+    uploads slow (``upload_delay_s``), counting how many were in flight at once."""
 
     app: _App
     faults: list[S3Fault] = field(default_factory=list)
     received: list[S3Request] = field(default_factory=list)
+    upload_delay_s: float = 0.0
+    uploads_in_flight: int = 0
+    max_uploads_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
@@ -97,6 +104,22 @@ class _Recorder:
         with self.lock:
             self.received.append(request)
             fault = self._take_fault(request)
+            delay = self.upload_delay_s if request.is_object_upload else 0.0
+        if not request.is_object_upload:
+            return self._answer(fault, environ, start_response)
+        with self.lock:
+            self.uploads_in_flight += 1
+            self.max_uploads_in_flight = max(self.max_uploads_in_flight, self.uploads_in_flight)
+        try:
+            time.sleep(delay)
+            return list(self._answer(fault, environ, start_response))
+        finally:
+            with self.lock:
+                self.uploads_in_flight -= 1
+
+    def _answer(
+        self, fault: S3Fault | None, environ: dict[str, Any], start_response: _StartResponse
+    ) -> Iterable[bytes]:
         if fault is None:
             return self.app(environ, start_response)
         _drain(environ)  # the client sent the whole object; read it before answering
@@ -250,9 +273,24 @@ class S3Server:
             return list(recorder.received)
 
     def clear_received(self) -> None:
+        """Forget what was received, and serve uploads at full speed again."""
         recorder = self._live_recorder()
         with recorder.lock:
             recorder.received.clear()
+            recorder.upload_delay_s = 0.0
+            recorder.max_uploads_in_flight = 0
+
+    def slow_uploads(self, seconds: float) -> None:
+        """Hold every object upload ``seconds`` before storing it (a slow link to S3)."""
+        recorder = self._live_recorder()
+        with recorder.lock:
+            recorder.upload_delay_s = seconds
+
+    def max_uploads_in_flight(self) -> int:
+        """The most object uploads the server was handling at once since the last clear."""
+        recorder = self._live_recorder()
+        with recorder.lock:
+            return recorder.max_uploads_in_flight
 
     def _live_recorder(self) -> _Recorder:
         if self._recorder is None:
@@ -302,6 +340,7 @@ def bucket_fixture(server: S3Server) -> Iterator[S3Bucket]:
         assert not unused, f"S3 faults left unused: {unused}"
     finally:
         server.take_unused_faults()
+        server.clear_received()
         server.delete_bucket(bucket.name)
         # The tool's s3fs instances come from fsspec's instance cache: none outlives the test.
         s3fs.S3FileSystem.clear_instance_cache()
