@@ -305,6 +305,28 @@ def _in_daemon_threads(send: Callable[[int], _T], count: int) -> Iterator[_T]:
         yield outcome
 
 
+def _in_background(work: Callable[[], _T]) -> Callable[[], _T]:
+    """Start ``work`` in a daemon thread (see :func:`_in_daemon_threads`); the function
+    returned waits for its outcome, waking like :func:`_next_outcome` for Ctrl-C."""
+    outcomes: queue.SimpleQueue[_T | BaseException] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            outcomes.put(work())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            outcomes.put(exc)
+
+    threading.Thread(target=run, name="langchain-imagegen-store", daemon=True).start()
+
+    def outcome() -> _T:
+        result = _next_outcome(outcomes)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    return outcome
+
+
 def _next_outcome(outcomes: queue.SimpleQueue[_T | BaseException]) -> _T | BaseException:
     while True:
         try:
@@ -354,12 +376,22 @@ class ImageGenerator:
         count = len(plan.requests)
         send = functools.partial(self._send, call)
         outcomes = iter([send(0)]) if count == 1 else _in_daemon_threads(send, count)
+        uploading: list[tuple[int, Callable[[], list[GeneratedImage | ImageGenError]]]] = []
         for sent in outcomes:
             if (returned := call.received(sent)) is None:
                 continue
             emit("received", {"request_index": sent.index, "images": len(returned)})
+            if count > 1 and self._goes_online(returned):
+                # Fan-out: the next response need not wait for this one's uploads.
+                work = functools.partial(self._materialise_many, call, returned)
+                uploading.append((sent.index, _in_background(work)))
+                continue
             for image in self._materialise_all(call, sent.index, returned):
                 if saved := _saved_event(sent.index, image):
+                    emit("saved", saved)
+        for index, outcome_of in uploading:
+            for outcome in outcome_of():
+                if saved := _saved_event(index, call.settle(index, outcome)):
                     emit("saved", saved)
         return call.finish()
 
@@ -385,13 +417,22 @@ class ImageGenerator:
             for image, b64 in returned:
                 yield call.settle(index, self._materialise(call, image, b64))
             return
+        for outcome in self._materialise_many(call, returned):
+            yield call.settle(index, outcome)
+
+    def _materialise_many(
+        self, call: _Call, returned: list[tuple[GeneratedImage, str | None]]
+    ) -> list[GeneratedImage | ImageGenError]:
+        """Download and store images at once, a thread each; the outcomes in their order.
+        Touches nothing of ``call``: the caller settles them."""
+        if len(returned) == 1:
+            return [self._materialise(call, *returned[0])]
 
         def work(position: int) -> tuple[int, GeneratedImage | ImageGenError]:
             return position, self._materialise(call, *returned[position])
 
         outcomes = dict(_in_daemon_threads(work, len(returned)))
-        for position in range(len(returned)):
-            yield call.settle(index, outcomes[position])
+        return [outcomes[position] for position in range(len(returned))]
 
     def _materialise(
         self, call: _Call, image: GeneratedImage, b64: str | None
@@ -488,9 +529,28 @@ class ImageGenerator:
         )
         if b64 is None and not isinstance(fetched, tuple):
             return self._store(call, image, b64, fetched)  # nothing to write: no thread
-        # Decoding and writing megabytes would stall the event loop; an upload waits on the
-        # network (fsspec's async filesystems run it on their own loop meanwhile).
+        if self.store.is_remote:
+            return await self._aupload(call, image, b64, fetched)
+        # Decoding and writing megabytes would stall the event loop.
         return await asyncio.to_thread(self._store, call, image, b64, fetched)
+
+    async def _aupload(
+        self, call: _Call, image: GeneratedImage, b64: str | None, fetched: _Fetched
+    ) -> GeneratedImage | ImageGenError:
+        """Remote storage: decode in a thread, then upload with the store's async API (an
+        async filesystem such as s3fs uploads on its own event loop, not in a thread)."""
+        try:
+            if b64 is not None:
+                data, hint = await asyncio.to_thread(decode_b64_image, b64), None
+            else:
+                assert isinstance(fetched, tuple)
+                data, hint = fetched
+            saved = await self.store.asave(
+                data, mime_type_hint=hint, metadata=call.metadata(image.request_index)
+            )
+        except _UNSAVED as error:
+            return error
+        return _with_file(image, saved)
 
     async def _adownload(self, call: _Call, image: GeneratedImage) -> _Fetched:
         try:

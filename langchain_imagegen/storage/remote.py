@@ -305,7 +305,9 @@ class RemoteImageStore:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, self._fs.loop))
         except Exception as exc:
             raise self._failure("save image to", exc) from exc
-        return self._saved(data, mime_type, sha256, path)
+        # Signing is sync in fsspec (s3fs runs it on its loop and waits): not on this loop,
+        # where it would wait behind every other upload's work.
+        return await asyncio.to_thread(self._saved, data, mime_type, sha256, path)
 
     # --- links ---------------------------------------------------------------------------
 

@@ -599,6 +599,25 @@ async def test_fan_out_uploads_run_at_once(make_tool: Callable[..., ImageGenerat
         ]  # the server's order, whatever order the uploads ended in
 
 
+async def test_uploads_of_separate_requests_run_at_once(
+    make_tool: Callable[..., ImageGenerationTool],
+) -> None:
+    """dall-e-3 makes one image per request: the three responses' images (URLs, copied into
+    storage) meet at the barrier only if no response waits for another's upload."""
+    tool = make_tool(
+        server(["x", "y", "z"], urls=True), model="dall-e-3", output_dir="gatedmem://b/g"
+    )
+    GatedFS.barrier = threading.Barrier(3)
+    sync_result = tool.generate({"prompt": "a fox", "n": 3})
+    GatedFS.barrier = threading.Barrier(3)
+    async_result = await tool.agenerate({"prompt": "a fox", "n": 3})
+    for result in (sync_result, async_result):
+        assert not result.errors
+        assert len(result.requests) == 3
+        assert [i.request_index for i in result.images] == [0, 1, 2]
+        assert all(i.uri for i in result.images)
+
+
 # --- secrets and references --------------------------------------------------------------------
 
 
