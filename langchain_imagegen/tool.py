@@ -598,6 +598,18 @@ class ImageGenerationTool(BaseImageGenerationTool):
         )
         message.artifact.images[0].path
         ```
+
+    Storage outside the process (``pip install 'langchain-imagegen[s3]'``): the LLM gets an
+    http(s) link per image, the artifact the object's URI, its link and the link's expiry.
+        ```python
+        tool = ImageGenerationTool(
+            output_dir="s3://my-bucket/images",
+            storage_options={"profile": "images-writer"},  # passed to s3fs; never shown
+            link_expires_in=3600,  # signed links; or public_base_url="https://cdn.example"
+        )
+        result = ImageGenerationResult.from_artifact(message)  # e.g. after a reload
+        result.resign_links(tool).images[0].link  # a fresh signed link
+        ```
     """
 
     api_key: ApiKeyField = Field(
