@@ -141,8 +141,9 @@ class RemoteImageStore:
             ``url`` and ``storage_options``.
 
     Raises:
-        ConfigurationError: fsspec does not know the protocol, or its package (s3fs, gcsfs,
-            adlfs) is not installed; the message says which extra to install.
+        ConfigurationError: fsspec does not know the protocol, its package (s3fs, gcsfs,
+            adlfs) is not installed (the message says which extra to install), or the
+            filesystem refused ``storage_options``.
     """
 
     is_remote = True
@@ -169,7 +170,8 @@ class RemoteImageStore:
         if filesystem is None:
             try:
                 filesystem, root = url_to_fs(url, **dict(storage_options or {}))
-            except (ImportError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - unknown protocol, missing package, bad option
+                # ``from None``: the original may quote an option's value.
                 raise self._configuration_error(url, exc) from None
         else:
             root = filesystem._strip_protocol(url)

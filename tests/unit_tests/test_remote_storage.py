@@ -122,6 +122,17 @@ class FailingFS(_OwnProtocol):
         super().pipe_file(path, value, mode=mode)
 
 
+class PickyFS(_OwnProtocol):
+    """Refuses every option, quoting it back (as a TypeError from ``__init__`` would)."""
+
+    protocol = ("pickymem",)
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise TypeError(f"unexpected options {options}")
+        super().__init__()
+
+
 class GatedFS(_OwnProtocol):
     """Each upload waits until ``parties`` uploads are in flight at once (a barrier):
     uploads made one after the other time out instead."""
@@ -151,7 +162,7 @@ class SlowAsyncFS(AsyncFileSystem):  # type: ignore[misc]
         type(self).objects[path] = bytes(value)
 
 
-for _fs in (SigningMemoryFS, FailingFS, GatedFS):
+for _fs in (SigningMemoryFS, FailingFS, GatedFS, PickyFS):
     fsspec.register_implementation(_fs.protocol[0], _fs, clobber=True)
 
 
@@ -268,6 +279,10 @@ def test_an_unknown_or_missing_filesystem_is_a_configuration_error() -> None:
         open_store("nosuchfs://bucket/images")
     with pytest.raises(ConfigurationError, match="Protocol not known"):
         ImageGenerationTool(api_key=KEY, output_dir="nosuchfs://bucket/images")
+    with pytest.raises(ConfigurationError, match="at pickymem://x: TypeError") as info:
+        open_store("pickymem://x", storage_options={"no_such_option": SECRET})
+    assert SECRET not in str(info.value)
+    assert info.value.__cause__ is None
 
 
 # --- saving ------------------------------------------------------------------------------------
