@@ -25,6 +25,7 @@ The secret is random per server, so a test can search any text for it.
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import threading
@@ -320,6 +321,21 @@ class S3Bucket:
 
     def filesystem(self) -> s3fs.S3FileSystem:
         return self.server.filesystem()
+
+    def make_public(self) -> None:
+        """Let anyone read the bucket's objects (a public-read bucket policy)."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{self.name}/*",
+                }
+            ],
+        }
+        self.filesystem().call_s3("put_bucket_policy", Bucket=self.name, Policy=json.dumps(policy))
 
     def objects(self, prefix: str = "") -> dict[str, bytes]:
         """Every object under ``prefix``: key (without the bucket) -> bytes."""

@@ -7,13 +7,18 @@ against it.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import gc
 import hashlib
+import itertools
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -167,6 +172,9 @@ def stored_in_bucket(
             assert key.rsplit("/", 1)[1].startswith(_sha(data)[:16])
             assert image.size_bytes == len(data)
             assert fs.info(f"{bucket.name}/{key}")["ContentType"] == image.mime_type
+            metadata = fs.metadata(f"{bucket.name}/{key}")
+            assert metadata["model"] == result.model
+            assert metadata["prompt-sha256"] == _sha(result.prompt.encode())
 
             assert image.link is not None
             assert image.link.startswith(bucket.server.endpoint_url + "/")
@@ -244,6 +252,43 @@ async def test_dall_e_3_fan_out_copies_url_images_into_the_bucket_async(
     _text, result = stored_in_bucket(message, s3_bucket, expected=3)
     _check_fan_out_copied(target, s3_bucket, result)
     await tool.aclose()
+
+
+def test_links_expire_when_link_expires_in_says(s3_tool: Any, s3_bucket: S3Bucket) -> None:
+    tool = s3_tool("gpt-image-1", link_expires_in=90)
+    before = dt.datetime.now(dt.timezone.utc)
+
+    message = invoke(tool, {"prompt": "an hourglass", "quality": "low"})
+
+    _text, result = stored_in_bucket(message, s3_bucket, expected=1)
+    (image,) = result.images
+    assert image.link_expires_at is not None
+    expires_in = (image.link_expires_at - before).total_seconds()
+    assert 85 <= expires_in <= 95
+    signed_until = int(parse_qs(urlsplit(image.link or "").query)["Expires"][0])
+    assert abs(signed_until - image.link_expires_at.timestamp()) <= 2
+    unsigned = (image.link or "").split("?", 1)[0]
+    assert httpx.get(unsigned).status_code == 403  # the bucket is private: the signature counts
+
+
+def test_public_base_url_links_are_the_base_joined_with_the_key(
+    s3_tool: Any, s3_bucket: S3Bucket
+) -> None:
+    """A bucket anyone may read (a bucket policy; or a CDN in front of one): the link is
+    ``public_base_url`` + the object key, unsigned, never expiring, and it fetches."""
+    public = f"{s3_bucket.server.endpoint_url}/{s3_bucket.name}"
+    s3_bucket.make_public()
+    tool = s3_tool("gpt-image-1", public_base_url=public)
+
+    message = invoke(tool, {"prompt": "a weather vane", "quality": "low"})
+
+    (image,) = message.artifact.images
+    assert image.link == f"{public}/{image.uri.removeprefix(f'{s3_bucket.url}/')}"
+    assert image.link_expires_at is None
+    assert image.link in message.content
+    response = httpx.get(image.link)
+    assert response.status_code == 200
+    assert _sha(response.content) == image.sha256
 
 
 # --- failures cost only what failed -----------------------------------------------------------
@@ -345,4 +390,72 @@ async def test_missing_bucket_is_a_clear_error_naming_it(
     assert "Traceback" not in message.content
     assert_no_secret(s3_bucket, message.content)
     assert not s3_bucket.filesystem().exists(missing)  # nothing created, nothing half-written
+    await tool.aclose()
+
+
+# --- uploads wait on the network, not on each other -------------------------------------------
+
+UPLOAD_DELAY_S = 0.6
+
+
+def test_uploads_of_one_response_run_concurrently_sync(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    s3_bucket.server.slow_uploads(UPLOAD_DELAY_S)
+    tool = s3_tool("gpt-image-1")  # one request, three images in its answer
+
+    message = invoke(tool, {"prompt": "three bells", "n": 3, "quality": "low"})
+
+    assert message.status == "success", message.content
+    stored_in_bucket(message, s3_bucket, expected=3)
+    assert s3_bucket.server.max_uploads_in_flight() == 3
+
+
+def test_fan_out_uploads_run_concurrently_sync(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    s3_bucket.server.slow_uploads(UPLOAD_DELAY_S)
+    tool = s3_tool("dall-e-3")  # three requests, one image each
+
+    message = invoke(tool, {"prompt": "three bells", "n": 3})
+
+    assert message.status == "success", message.content
+    stored_in_bucket(message, s3_bucket, expected=3)
+    assert s3_bucket.server.max_uploads_in_flight() == 3
+
+
+async def test_async_uploads_run_concurrently_and_leave_the_event_loop_free(
+    s3_tool: Any, s3_bucket: S3Bucket, target: Target
+) -> None:
+    """A ticker on the same event loop keeps ticking while three slow uploads are held by
+    the server: an upload that blocked the loop would leave a gap of the whole delay."""
+    s3_bucket.server.slow_uploads(UPLOAD_DELAY_S)
+    tool = s3_tool("dall-e-3")
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    # A full garbage collection of this big test process stops every thread for ~0.3 s;
+    # what is measured here is the tool, so none runs meanwhile.
+    gc.collect()
+    gc.disable()
+    ticker = asyncio.create_task(tick())
+    try:
+        message = await ainvoke(tool, {"prompt": "three bells", "n": 3})
+    finally:
+        ticker.cancel()
+        gc.enable()
+
+    assert message.status == "success", message.content
+    stored_in_bucket(message, s3_bucket, expected=3)
+    assert s3_bucket.server.max_uploads_in_flight() == 3
+    longest_gap = max(later - earlier for earlier, later in itertools.pairwise(ticks))
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(ticks))[-3:]
+    print("GAPS", gaps, len(ticks))
+    # An upload on the loop would stall it for the whole delay; a loaded 2-core CI machine
+    # (and the S3 server, in this process) can delay a tick by a fraction of it.
+    assert longest_gap < UPLOAD_DELAY_S * 0.75, f"event loop blocked for {longest_gap:.2f} s"
     await tool.aclose()
