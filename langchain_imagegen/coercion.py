@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_imagegen.errors import InvalidArgumentError
-from langchain_imagegen.registry import ImageModelProfile, get_profile, parse_wxh
+from langchain_imagegen.registry import LLM_FIELDS, ImageModelProfile, get_profile, parse_wxh
 from langchain_imagegen.sizes import nearest_size, read_size
 
 __all__ = ["Adjustment", "CoercionResult", "coerce_params"]
@@ -151,8 +152,9 @@ _NUMBER_WORDS = _synonyms(
 _TRANSPARENT_FORMATS = ("png", "webp")  # docs/models.md#gpt-image-1-family
 _SIZE_HINT_KEYS = ("aspect_ratio", "width", "height", "resolution")
 _NOT_STREAMED = "this tool returns finished images; streaming is not used"
-# Characters that render as nothing: a prompt made only of these (and whitespace) is blank.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+# A prompt made only of whitespace and characters that render as nothing is blank. A match
+# stops at the first visible character, so a long prompt is not copied to find that out.
+_BLANK = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]*")
 _SHOWN_CHARS = 80  # longer strings are reported by length, not quoted
 
 
@@ -211,7 +213,6 @@ class _Coercer:
         self.max_images = max_images
         self.body: dict[str, Any] = {}
         self.adjustments: list[Adjustment] = []
-        self.offered = profile.llm_fields()
 
     def adjust(self, field: str, proposed: Any, applied: Any, reason: str) -> None:
         self.adjustments.append(Adjustment(field, proposed, applied, reason))
@@ -279,7 +280,7 @@ class _Coercer:
             return None  # never sent from a proposal; their handlers say why
         if target in developer:
             return f"{target} is set by the developer"
-        if target in self.offered:
+        if target in LLM_FIELDS and self.profile.takes(target):  # llm_fields() has it
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"
@@ -290,7 +291,7 @@ class _Coercer:
     # --- fields ---------------------------------------------------------------------------
 
     def prompt(self, value: Any) -> None:
-        if isinstance(value, str) and not value.translate(_INVISIBLE).strip():
+        if isinstance(value, str) and _BLANK.fullmatch(value):
             value = None
         if value is None:
             msg = "prompt is required: describe the image to generate"

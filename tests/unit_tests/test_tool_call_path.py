@@ -14,6 +14,9 @@ import httpx
 import pytest
 from langchain_core.messages import ToolMessage
 
+from langchain_imagegen.coercion import _Coercer, coerce_params
+from langchain_imagegen.errors import InvalidArgumentError
+from langchain_imagegen.registry import LLM_FIELDS, default_registry, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import ImageGenerationTool, ToolOutput
 
@@ -70,3 +73,45 @@ def test_invoke_and_ainvoke_unpack_it_into_the_message(tool: ImageGenerationTool
         assert not isinstance(message.artifact, tuple)
         assert message.content == message.artifact.to_text()
         assert json.dumps(message.artifact.model_dump(mode="json"))
+
+
+# --- coercion's per-call shortcuts keep their meaning -----------------------------------------
+
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def _blank_by_definition(prompt: str) -> bool:
+    """Blank: nothing left once whitespace (``str.isspace``) and invisible characters go."""
+    return not "".join(c for c in prompt if c not in _INVISIBLE).strip()
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "",
+        " \t\n",
+        "\u3000\u2028\u2029\x85\x1c\xa0",  # whitespace beyond ASCII, as str.isspace sees it
+        "\u200b\u200c\u200d\u2060\ufeff",
+        " \u200b \ufeff \u2060 ",
+        "\u200b a \u200b",
+        "a",
+        "\u200e",  # a direction mark: not in the list, so the prompt is not blank
+        " " * 3000 + "x",  # long, visible only at the end
+    ],
+)
+def test_blank_prompt_means_whitespace_and_invisible_characters_only(prompt: str) -> None:
+    if _blank_by_definition(prompt):
+        with pytest.raises(InvalidArgumentError, match="prompt is required"):
+            coerce_params("dall-e-3", {"prompt": prompt})
+    else:
+        assert coerce_params("dall-e-3", {"prompt": prompt}).requests[0]["prompt"] == prompt
+
+
+@pytest.mark.parametrize("name", [*default_registry.known(), "some-gateway-model"])
+def test_the_llm_sets_exactly_what_its_schema_offers(name: str) -> None:
+    """Coercion decides per proposed key what ``llm_fields()`` lists for the whole model."""
+    profile = get_profile(name)
+    offered = set(profile.llm_fields())
+    for field in LLM_FIELDS:
+        refused = _Coercer(profile, 4).refusal(field, ()) is not None
+        assert refused == (field not in offered), field
