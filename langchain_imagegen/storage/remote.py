@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -176,6 +177,7 @@ class RemoteImageStore:
         else:
             root = filesystem._strip_protocol(url)
         self._fs: fsspec.AbstractFileSystem = filesystem
+        self._pid = os.getpid()
         self._root: str = str(root).rstrip("/")
         protocols = self._fs.protocol
         self._protocol: str = protocols if isinstance(protocols, str) else protocols[0]
@@ -201,7 +203,16 @@ class RemoteImageStore:
 
     @property
     def filesystem(self) -> fsspec.AbstractFileSystem:
-        """The fsspec filesystem the images are written to."""
+        """The fsspec filesystem the images are written to.
+
+        In a forked child (the workers of a pre-forking server that built the tool before
+        forking) a fresh instance with the same options: fsspec's async filesystems belong
+        to the process that made them ("This class is not fork-safe").
+        """
+        if self._pid != os.getpid():
+            made = self._fs
+            self._fs = type(made)(*made.storage_args, **made.storage_options)
+            self._pid = os.getpid()
         return self._fs
 
     def _scrub(self, text: str) -> str:
@@ -235,28 +246,29 @@ class RemoteImageStore:
             len(data),
             sha256,
             created=True,
-            uri=self._fs.unstrip_protocol(path),
+            uri=self.filesystem.unstrip_protocol(path),
             link=link,
             link_expires_at=expires_at,
             link_error=link_error,
         )
 
     def _put(self, path: str, data: bytes, put: dict[str, Any]) -> None:
+        fs = self.filesystem
         if self._single_put:
-            self._fs.pipe_file(path, data, **put)
+            fs.pipe_file(path, data, **put)
             return
         # A filesystem with files (local, sftp...): readers must not see a half-written file.
         tmp = f"{self._root}/.{secrets.token_hex(8)}.part"
         moved = False
         try:
-            self._fs.makedirs(self._root, exist_ok=True)
-            self._fs.pipe_file(tmp, data, **put)
-            self._fs.mv(tmp, path)
+            fs.makedirs(self._root, exist_ok=True)
+            fs.pipe_file(tmp, data, **put)
+            fs.mv(tmp, path)
             moved = True
         finally:
             if not moved:
                 with contextlib.suppress(Exception):
-                    self._fs.rm(tmp)
+                    fs.rm(tmp)
 
     def save(
         self,
@@ -297,14 +309,15 @@ class RemoteImageStore:
         event loop (where its HTTP session lives: sessions belong to one loop); others save
         in a worker thread. Concurrent calls upload concurrently.
         """
-        if not (self._single_put and getattr(self._fs, "async_impl", False)):
+        fs = self.filesystem
+        if not (self._single_put and getattr(fs, "async_impl", False)):
             return await asyncio.to_thread(
                 self.save, data, mime_type_hint=mime_type_hint, metadata=metadata
             )
         mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
-        upload = self._fs._pipe_file(path, bytes(data), **put)
+        upload = fs._pipe_file(path, bytes(data), **put)
         try:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, self._fs.loop))
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, fs.loop))
         except Exception as exc:
             raise self._failure("save image to", exc) from exc
         # Signing is sync in fsspec (s3fs runs it on its loop and waits): not on this loop,
@@ -326,7 +339,7 @@ class RemoteImageStore:
             return None, None, None
         expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_in)
         try:
-            link = self._fs.sign(path, expiration=expires_in)
+            link = self.filesystem.sign(path, expiration=expires_in)
         except Exception as exc:  # noqa: BLE001 - the image is stored; only its link failed
             return None, None, f"could not sign a link: {self._scrub(_reason(exc))}"
         return str(link), expires_at.replace(microsecond=0), None
@@ -343,7 +356,7 @@ class RemoteImageStore:
             ValueError: ``uri`` is not under this store's URL.
             StorageError: signing failed (the message names the store and the reason).
         """
-        path = str(self._fs._strip_protocol(uri)).rstrip("/")
+        path = str(self.filesystem._strip_protocol(uri)).rstrip("/")
         if not path.startswith(f"{self._root}/"):
             raise ValueError(f"{_without_credentials(uri)} is not in {self._where}")
         link, expires_at, error = self._link_for(path, expires_in or self.link_expires_in)
@@ -362,11 +375,11 @@ class RemoteImageStore:
             ValueError: ``saved`` is not in this store.
             StorageError: the object exists but could not be deleted.
         """
-        path = str(self._fs._strip_protocol(saved.uri)) if saved.uri else ""
+        path = str(self.filesystem._strip_protocol(saved.uri)) if saved.uri else ""
         if not path.startswith(f"{self._root}/"):
             raise ValueError(f"{saved.uri or saved.path} was not saved by {self!r}")
         try:
-            self._fs.rm_file(path)
+            self.filesystem.rm_file(path)
         except FileNotFoundError:
             return False
         except Exception as exc:

@@ -153,8 +153,11 @@ class SlowAsyncFS(AsyncFileSystem):  # type: ignore[misc]
 
     protocol = ("gs",)
     objects: ClassVar[dict[str, bytes]] = {}
-    delay = 0.3
     threads: ClassVar[set[str]] = set()
+
+    def __init__(self, delay: float = 0.3, **options: Any) -> None:
+        super().__init__(delay=delay, **options)
+        self.delay = delay
 
     async def _pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kw: Any) -> None:
         type(self).threads.add(threading.current_thread().name)
@@ -380,6 +383,33 @@ async def test_asave_uses_the_async_filesystem_on_its_own_loop() -> None:
     assert ticks >= 5  # the event loop was never blocked
     assert {s.uri.split("://")[1] for s in saved} == set(SlowAsyncFS.objects)
     assert SlowAsyncFS.threads == {"fsspecIO"}  # fsspec's IO thread, where its loop runs
+
+
+def _save_in_child(store: RemoteImageStore, answers: Any) -> None:
+    try:
+        saved = store.save(png("child"))
+        stored = SlowAsyncFS.objects.get(saved.uri.removeprefix("gs://"))
+        answers.put((saved.uri, stored == png("child")))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        answers.put((None, f"{type(exc).__name__}: {exc}"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_store_made_before_a_fork_works_in_the_child() -> None:
+    """A pre-forking server builds the tool, then forks workers: fsspec's async filesystems
+    refuse to run in a child ("not fork-safe"), so the store makes itself a fresh one."""
+    import multiprocessing
+
+    store = RemoteImageStore("gs://bucket/forked", filesystem=SlowAsyncFS(delay=0.0))
+    store.save(png("parent"))  # the parent has used its filesystem (and fsspec's loop)
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_save_in_child, args=(store, answers))
+    child.start()
+    uri, stored = answers.get(timeout=30)
+    child.join(timeout=30)
+    assert stored is True, stored
+    assert uri == f"gs://bucket/forked/{hashlib.sha256(png('child')).hexdigest()[:16]}.png"
 
 
 async def test_asave_of_a_sync_filesystem_runs_in_a_thread() -> None:
