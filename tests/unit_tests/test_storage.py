@@ -1,4 +1,5 @@
-"""Tests for langchain_imagegen/storage (local.py, images.py): sniffing, strict base64, atomic content-hash saves.
+"""Tests for langchain_imagegen/storage (images.py, local.py): sniffing, strict base64,
+atomic content-hash saves on local disk.
 
 Every image is a real minimal file built here (a PNG from zlib + struct, a hand-assembled
 baseline JPEG, the classic 1x1 lossless WebP and GIF). No network; files go under tmp_path.
