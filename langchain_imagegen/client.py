@@ -15,7 +15,8 @@ Why it looks like this:
   timeouts are per read, so a server sending a byte every half second would never trip them:
   bodies are streamed and the deadline checked between chunks, and each request's timeouts
   are capped to the time left. The async driver runs each exchange under
-  ``asyncio.wait_for``, an exact bound; a sync body read cannot be cancelled, so
+  ``asyncio.timeout`` (``wait_for`` on 3.10), an exact bound; a sync body read cannot be
+  cancelled, so
   :mod:`~langchain_imagegen.watchdog` shuts its socket down at the deadline. (Before the
   body, a sync request's connect, send and header phases are each bounded by the time that
   was left when it was sent.)
@@ -44,6 +45,7 @@ import logging
 import math
 import random
 import socket
+import sys
 import threading
 import time
 import weakref
@@ -562,7 +564,7 @@ class ImagesClient:
             return reader.outcome()
 
         try:
-            return await asyncio.wait_for(exchange(), remaining)
+            return await _within(exchange(), remaining)
         except asyncio.TimeoutError:
             return _DEADLINE_PASSED
         except httpx.RequestError as exc:
@@ -688,6 +690,19 @@ def _watch(response: httpx.Response, seconds: float) -> object | None:
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
     return WATCHDOG.watch(sock, seconds) if isinstance(sock, socket.socket) else None
+
+
+async def _within(awaitable: Awaitable[_T], seconds: float) -> _T:
+    """``awaitable``, cancelled after ``seconds`` (raising ``asyncio.TimeoutError``).
+
+    ``asyncio.timeout`` (3.11+) runs it in the current task; ``wait_for`` on 3.11 wraps it in
+    a task of its own, one more task and scheduling round trip per exchange (3.12's
+    ``wait_for`` is ``asyncio.timeout``).
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def _encode(body: dict[str, Any]) -> bytes:

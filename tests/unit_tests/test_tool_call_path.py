@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -115,3 +117,53 @@ def test_the_llm_sets_exactly_what_its_schema_offers(name: str) -> None:
     for field in LLM_FIELDS:
         refused = _Coercer(profile, 4).refusal(field, ()) is not None
         assert refused == (field not in offered), field
+
+
+# --- the async exchange ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is 3.11+")
+def test_async_exchange_runs_in_the_calling_task(tmp_path: Path) -> None:
+    """The call's deadline bounds each exchange without a task of its own per request."""
+    seen: list[asyncio.Task[Any] | None] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(asyncio.current_task())
+        return httpx.Response(200, json=ANSWER)
+
+    async def main() -> asyncio.Task[Any] | None:
+        tool = ImageGenerationTool(
+            model="dall-e-2",
+            api_key=KEY,
+            base_url="http://gateway.test/v1",
+            output_dir=str(tmp_path),
+            http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(answer)),
+        )
+        await tool.client.agenerate({"model": "dall-e-2", "prompt": "a fox"})
+        return asyncio.current_task()
+
+    caller = asyncio.run(main())
+    assert seen == [caller]
+
+
+def test_async_exchange_still_ends_at_the_deadline(tmp_path: Path) -> None:
+    """A server that never answers: the exchange ends when the call's budget runs out."""
+
+    async def stall(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json=ANSWER)
+
+    tool = ImageGenerationTool(
+        model="dall-e-2",
+        api_key=KEY,
+        base_url="http://gateway.test/v1",
+        output_dir=str(tmp_path),
+        retry_budget=0.3,
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(stall)),
+    )
+    call = {"name": tool.name, "args": ARGS, "id": "call_1", "type": "tool_call"}
+    started = time.monotonic()
+    message = asyncio.run(tool.ainvoke(call))
+    assert time.monotonic() - started < 5
+    assert message.status == "error"
+    assert "time budget" in str(message.content)
