@@ -21,6 +21,7 @@ from langchain_imagegen import errors
 from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
+from langchain_imagegen.storage import is_url
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -33,7 +34,7 @@ EXIT_CODES: dict[str, int] = {
     "the server or the link failed (rate limit, server error, no connection, unusable answer, "
     "damaged image, an image that could not be downloaded): retry later": 5,
     "could not save the images: check --output-dir (permissions, free space; for a bucket: "
-    "its name, the credentials, the storage options)": 6,
+    "its name, the credentials, the storage options, the filesystem's package)": 6,
     "fewer images than asked": 7,
     "interrupted (Ctrl-C)": 130,
 }
@@ -233,7 +234,14 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         config["public_base_url"] = args.public_base_url
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's format
         warnings.simplefilter("always")
-        tool = ImageGenerationTool(**config)
+        try:
+            tool = ImageGenerationTool(**config)
+        except errors.ConfigurationError as error:
+            if not is_url(args.output_dir):
+                raise
+            # The store refused the URL (an unknown scheme, its filesystem not installed):
+            # --output-dir's exit code, not the API key's.
+            raise errors.StorageError(str(error)) from None
     proposal = {"prompt": args.prompt}
     plan = tool.coerce(proposal)
     if args.dry_run:

@@ -134,6 +134,20 @@ def test_a_storage_option_value_never_shows_in_an_error(
     assert "***" in line
 
 
+def test_a_url_the_store_refuses_exits_6_before_sending(
+    serve: Callable[[Handler], list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scheme fsspec does not know: the storage's exit code (not 3, the API key's), one line
+    naming the store, nothing sent."""
+    bodies = serve(b64_images)
+    code, out = run(["generate", "a fox", "--output-dir", "nosuch://bucket/images"])
+    assert code == 6
+    assert bodies == []
+    assert out == ""
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("langchain-imagegen: cannot store images at nosuch://bucket/images")
+
+
 def test_a_malformed_storage_option_is_a_usage_error_without_the_value(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
