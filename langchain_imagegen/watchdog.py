@@ -51,6 +51,10 @@ class Watchdog:
         """Stop watching; whether the deadline had already passed (the socket was shut)."""
         with self._cond:
             self._watched.pop(token, None)
+            if not self._watched:
+                # Else the thread sleeps until the released deadline (up to the whole
+                # retry budget) before it notices it has nothing left to watch.
+                self._cond.notify()
             if token in self._fired:
                 self._fired.discard(token)
                 return True

@@ -47,3 +47,19 @@ def test_earlier_deadlines_wake_the_thread() -> None:
         assert watchdog.release(slow) is False  # still watched, not due: untouched
         a_writer.sendall(b"ok")
         assert a_reader.recv(10) == b"ok"
+
+
+def test_the_thread_ends_soon_after_its_last_socket_is_released() -> None:
+    """Released with a far deadline (a 900 s retry budget), the thread must not sleep until
+    then: the load suite counts threads and saw it outlive the call."""
+    import threading
+
+    watchdog = Watchdog()
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        before = {thread.ident for thread in threading.enumerate()}
+        token = watchdog.watch(reader, 900.0)
+        (started,) = [t for t in threading.enumerate() if t.ident not in before]
+        watchdog.release(token)
+        started.join(timeout=10.0)  # the idle linger is about a second
+        assert not started.is_alive()
