@@ -60,6 +60,7 @@ def test_the_thread_ends_soon_after_its_last_socket_is_released() -> None:
         before = {thread.ident for thread in threading.enumerate()}
         token = watchdog.watch(reader, 900.0)
         (started,) = [t for t in threading.enumerate() if t.ident not in before]
+        time.sleep(0.2)  # the thread is now waiting for the 900 s deadline
         watchdog.release(token)
         started.join(timeout=10.0)  # the idle linger is about a second
         assert not started.is_alive()
