@@ -9,7 +9,10 @@ and the connection is dropped rather than pooled). The socket comes from the
 
 One daemon thread serves the whole process; it starts when a socket is first watched and
 ends after a second with nothing to watch. Watching and releasing cost a lock and a dict
-operation; the thread is woken only when a new deadline is earlier than the one it waits for.
+operation: a call is not made to wait for a thread switch. The thread is woken only when a
+new deadline is earlier than the one it waits for, and otherwise looks at least once a
+second, so it ends within about two seconds of the last release, never at that socket's
+(possibly far) deadline.
 """
 
 from __future__ import annotations
@@ -51,10 +54,6 @@ class Watchdog:
         """Stop watching; whether the deadline had already passed (the socket was shut)."""
         with self._cond:
             self._watched.pop(token, None)
-            if not self._watched:
-                # Else the thread sleeps until the released deadline (up to the whole
-                # retry budget) before it notices it has nothing left to watch.
-                self._cond.notify()
             if token in self._fired:
                 self._fired.discard(token)
                 return True
@@ -77,7 +76,9 @@ class Watchdog:
                         return
                     continue
                 self._next_due = min(due for due, _ in self._watched.values())
-                self._cond.wait(self._next_due - now)
+                # At most a second: a release does not wake the thread (every request would
+                # pay a thread switch), so this is how it notices it has nothing left.
+                self._cond.wait(min(self._next_due - now, _IDLE_S))
 
 
 WATCHDOG = Watchdog()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
+import threading
 import time
 import typing
 from pathlib import Path
@@ -21,6 +23,7 @@ from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.registry import LLM_FIELDS, default_registry, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import ImageGenerationTool, ToolOutput
+from langchain_imagegen.watchdog import Watchdog
 
 KEY = "sk-call-path-0123456789"
 ANSWER = {"created": 1, "data": [{"url": "https://files.example/a.png"}]}
@@ -167,3 +170,34 @@ def test_async_exchange_still_ends_at_the_deadline(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     assert message.status == "error"
     assert "time budget" in str(message.content)
+
+
+# --- the watchdog ----------------------------------------------------------------------------
+
+
+class _CountingCondition(threading.Condition):
+    def __init__(self) -> None:
+        super().__init__()
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def test_watching_and_releasing_does_not_wake_the_watchdog_thread() -> None:
+    """Every sync request is watched then released: neither may cost a thread switch while
+    the thread already waits for an earlier deadline."""
+    watchdog = Watchdog()
+    condition = _CountingCondition()
+    watchdog._cond = condition
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        first = watchdog.watch(reader, 900.0)
+        waited = time.monotonic() + 5
+        while watchdog._next_due == float("inf") and time.monotonic() < waited:
+            time.sleep(0.001)  # until the thread waits for the first deadline
+        for _ in range(100):
+            assert watchdog.release(watchdog.watch(reader, 900.0)) is False
+        assert watchdog.release(first) is False
+        assert condition.notified == 0
