@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from langchain_imagegen.storage import local as storage
 from langchain_imagegen.errors import CorruptImageError, StorageError
+from langchain_imagegen.storage import local as storage
 from tests.emulator import Emulator
 from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, tool_call
 
