@@ -1045,6 +1045,23 @@ def _heavy_note(heavy: bool) -> str:
     return "`openai`, `langchain_community` not in `sys.modules`"
 
 
+def _httpx_cli_note() -> str:
+    """Whether ``import httpx`` also imports httpx's command line (click, rich, pygments): it
+    does whenever click is installed (the test extra's ``moto[server]`` brings it, through
+    Flask), and the tool module's time then includes it."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, httpx; print(int('httpx._main' in sys.modules))"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=True,
+    )
+    if done.stdout.strip() != "1":
+        return ""
+    return "; `import httpx` here also imports its command line (click, rich): click is installed"
+
+
 def bench_import(quick: bool) -> list[Row]:
     runs = 5 if quick else 15
     slack_ms = 50.0
@@ -1091,7 +1108,7 @@ def bench_import(quick: bool) -> list[Row]:
             "ms",
             f"≤ baseline + {slack_ms:g} ms",
             added <= slack_ms and not heavy,
-            _heavy_note(heavy),
+            _heavy_note(heavy) + _httpx_cli_note(),
         ),
     ]
 
