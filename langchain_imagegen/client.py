@@ -75,7 +75,7 @@ __all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "I
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 #: Enough connections for 100 concurrent generations plus downloads. Only 20 are kept idle
 #: (httpx's default): httpcore scans every pooled connection on each request and response,
-#: so 128 idle ones made 100 concurrent calls take 2.9 s instead of 0.46 s (200 ms server).
+#: so many idle ones slow every concurrent call down (measured in docs/performance.md).
 DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=20)
 
 #: The largest legitimate base64 image: the largest size any model accepts (3840x2160,
