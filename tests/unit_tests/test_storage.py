@@ -15,6 +15,7 @@ import io
 import os
 import struct
 import threading
+import tracemalloc
 import zlib
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,22 @@ def test_decode_rejects_corrupt_payloads(payload: str, reason: str) -> None:
 def test_decode_rejects_non_string() -> None:
     with pytest.raises(CorruptImageError, match="expected a base64 string"):
         decode_b64_image(b64(PNG).encode())  # type: ignore[arg-type]
+
+
+def test_decode_allocates_the_image_and_no_copy_of_the_text() -> None:
+    """``base64.b64decode`` copies the text into ASCII bytes (4/3 of the image) before
+    decoding; the upload threads each held one such copy as well as their image."""
+    data = PNG[:-12] + os.urandom(1_000_000) + PNG[-12:]  # a 1 MB PNG, to its IEND chunk
+    text = b64(data)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        decoded = decode_b64_image(text)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert decoded == data
+    assert len(data) <= peak < len(data) + len(text) // 4
 
 
 # --- ImageStore.save -----------------------------------------------------------------------
