@@ -344,8 +344,11 @@ class _Coercer:
 
     def experimental(self, size: str) -> str | None:
         """The vendor's warning for ``size``, if it has one."""
-        rule, parsed = self.profile.size_rule, parse_wxh(size)
-        if rule is None or parsed is None or not rule.is_experimental(*parsed):
+        rule = self.profile.size_rule
+        if rule is None or rule.experimental_above is None:  # nothing to warn about
+            return None
+        parsed = parse_wxh(size)
+        if parsed is None or not rule.is_experimental(*parsed):
             return None
         width, height = rule.experimental_above or (0, 0)
         return f"OpenAI marks sizes above {width}x{height} as experimental"
@@ -624,9 +627,10 @@ def coerce_params(
     profile = get_profile(model)
     coercer = _Coercer(profile, max(1, profile.max_images if max_images is None else max_images))
     coercer.body["model"] = profile.name
-    developer, developer_changes = coercer.sanitise(fixed or {})
+    fixed = fixed or {}
+    developer, developer_changes = coercer.sanitise(fixed)
     proposal, proposal_changes = coercer.sanitise(proposed)
-    refusals = {key: coercer.refusal(key, (fixed or {}).keys()) for key in proposal}
+    refusals = {key: coercer.refusal(key, fixed.keys()) for key in proposal}
     taken = {key: value for key, value in proposal.items() if refusals[key] is None}
     values = {**taken, **developer}
     coercer.prompt(values.get("prompt"))
@@ -654,10 +658,11 @@ def coerce_params(
     coercer.fix_transparency()
     counts = coercer.count(values.get("n"))
     # Sanitising is reported for values that were sent; a dropped value's drop says it all.
-    sent = {*coercer.body, *(("n",) if counts else ())}
     changes = [c for k, c in proposal_changes.items() if k not in developer]
     changes += developer_changes.values()
-    coercer.adjustments[:0] = [change for change in changes if change.field in sent]
+    if changes:
+        sent = {*coercer.body, *(("n",) if counts else ())}
+        coercer.adjustments[:0] = [change for change in changes if change.field in sent]
     body = coercer.body
     requests = (body,) if counts is None else tuple({**body, "n": count} for count in counts)
     return CoercionResult(profile, requests, tuple(coercer.adjustments))

@@ -421,8 +421,10 @@ class BaseImageGenerationTool(BaseTool):
     @property
     def profile(self) -> ImageModelProfile:
         """The capability profile used for coercion and the schema."""
-        assert self._profile is not None
-        return self._profile
+        # Read once: pydantic looks a private attribute up through __getattr__ on every read.
+        profile = self._profile
+        assert profile is not None
+        return profile
 
     @property
     def client(self) -> ImagesClient:
@@ -514,15 +516,17 @@ class BaseImageGenerationTool(BaseTool):
         self, args: Mapping[str, Any], *, on_event: EventSink | None = None
     ) -> ImageGenerationResult:
         """Generate images outside LangChain; raises :class:`ImageGenError` subclasses."""
-        assert self._generator is not None
-        return self._generator.run(self.coerce(args), on_event)
+        generator = self._generator
+        assert generator is not None
+        return generator.run(self.coerce(args), on_event)
 
     async def agenerate(
         self, args: Mapping[str, Any], *, on_event: AsyncEventSink | None = None
     ) -> ImageGenerationResult:
         """Async :meth:`generate`, on the shared ``httpx.AsyncClient``."""
-        assert self._generator is not None
-        return await self._generator.arun(self.coerce(args), on_event)
+        generator = self._generator
+        assert generator is not None
+        return await generator.arun(self.coerce(args), on_event)
 
     def _content(self, result: ImageGenerationResult) -> ToolContent:
         if self.content_images == "none":
