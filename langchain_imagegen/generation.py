@@ -37,12 +37,7 @@ from langchain_imagegen.errors import (
     StorageError,
 )
 from langchain_imagegen.response import ImagesResponse
-from langchain_imagegen.result import (
-    AdjustmentRecord,
-    GeneratedImage,
-    ImageGenerationResult,
-    RequestRecord,
-)
+from langchain_imagegen.result import AdjustmentRecord, GeneratedImage, ImageGenerationResult
 from langchain_imagegen.storage import ImageStoreBase, SavedImage, decode_b64_image
 
 __all__ = ["AsyncEventSink", "EventSink", "ImageGenerator"]
@@ -179,20 +174,24 @@ def _most_telling(errors: list[ImageGenError]) -> ImageGenError:
 
 
 class _Call:
-    """One call in progress: its plan, its one deadline, the result so far, what went wrong."""
+    """One call in progress: its plan, its one deadline, what came back, what went wrong.
+
+    The outcome is gathered as plain data and validated into an
+    :class:`ImageGenerationResult` once, in :meth:`finish`: a pydantic record per request,
+    assigned field by field as answers arrive, costs more than the requests' bookkeeping
+    is worth.
+    """
 
     def __init__(self, plan: CoercionResult, deadline: float) -> None:
         self.plan = plan
         self.deadline = deadline
         self.started = time.perf_counter()
         self.errors: list[ImageGenError] = []
-        self.result = ImageGenerationResult(
-            model=plan.profile.name,
-            prompt=str(plan.requests[0]["prompt"]),
-            images_requested=plan.images_requested,
-            requests=[RequestRecord(body=body) for body in plan.requests],
-            adjustments=[AdjustmentRecord.of(a) for a in plan.adjustments],
-        )
+        self.prompt = str(plan.requests[0]["prompt"])
+        self.records: list[dict[str, Any]] = [{"body": body} for body in plan.requests]
+        """Each request's :class:`RequestRecord` fields, as they become known."""
+        self.images: list[GeneratedImage] = []
+        self.usage: dict[str, int] | None = None
 
     def requested(self) -> list[dict[str, Any]]:
         """The ``requested`` events, one per request."""
@@ -204,17 +203,17 @@ class _Call:
     def received(self, sent: _Sent) -> list[tuple[GeneratedImage, str | None]] | None:
         """Note how a request went on its record; the images it returned, still to be saved
         (``None`` if it failed)."""
-        record = self.result.requests[sent.index]
-        record.elapsed_s = round(sent.ended - self.started, 3)
+        record = self.records[sent.index]
+        record["elapsed_s"] = round(sent.ended - self.started, 3)
         response = sent.outcome
         if isinstance(response, ImageGenError):
             self.fail(sent.index, response)
             return None
-        record.images = len(response.images)
-        record.request_id = response.request_id
-        record.usage = response.usage
-        record.attempts = response.attempts
-        self.result.usage = _add_usage(self.result.usage, response.usage)
+        record["images"] = len(response.images)
+        record["request_id"] = response.request_id
+        record["usage"] = response.usage
+        record["attempts"] = response.attempts
+        self.usage = _add_usage(self.usage, response.usage)
         if response.dropped:
             self.fail(sent.index, _dropped(response))
         return _returned(response, self.plan.requests[sent.index], sent.index)
@@ -222,19 +221,19 @@ class _Call:
     def metadata(self, index: int) -> dict[str, str]:
         """User metadata for an object store: what made the image, without the prompt itself
         (a hash of it: metadata is readable by whoever can list the bucket)."""
-        prompt = self.result.prompt.encode("utf-8", "surrogatepass")
+        prompt = self.prompt.encode("utf-8", "surrogatepass")
         metadata = {
-            "model": self.result.model,
+            "model": self.plan.profile.name,
             "prompt-sha256": hashlib.sha256(prompt).hexdigest(),
         }
-        request_id = self.result.requests[index].request_id
+        request_id = self.records[index].get("request_id")
         if request_id:
             metadata["request-id"] = request_id
         return metadata
 
     def keep(self, image: GeneratedImage, saved: SavedImage | None = None) -> GeneratedImage:
         kept = image if saved is None else _with_file(image, saved)
-        self.result.images.append(kept)
+        self.images.append(kept)
         return kept
 
     def settle(self, index: int, outcome: GeneratedImage | ImageGenError) -> GeneratedImage | None:
@@ -247,25 +246,33 @@ class _Call:
     def fail(self, index: int, error: ImageGenError) -> None:
         """Something of request ``index`` could not be kept (the request itself, a corrupt
         payload, a failed save): the rest still counts, and the record says what is missing."""
-        record = self.result.requests[index]
-        record.error = f"{record.error}; {error}" if record.error else str(error)
+        record = self.records[index]
+        earlier = record.get("error")
+        record["error"] = f"{earlier}; {error}" if earlier else str(error)
         self.errors.append(error)
 
     def finish(self) -> ImageGenerationResult:
         """The result; raise only when nothing came back (else the result reports what is
         missing)."""
-        result = self.result
-        result.elapsed_s = round(time.perf_counter() - self.started, 3)
-        result.images.sort(key=lambda image: image.request_index)
-        if result.images:
-            return result
-        if self.errors:
-            raise _most_telling(self.errors)
-        msg = (
-            f"the server answered but returned no images (asked for {result.images_requested}); "
-            "a gateway's safety filter may have removed them"
+        elapsed_s = round(time.perf_counter() - self.started, 3)
+        if not self.images:
+            if self.errors:
+                raise _most_telling(self.errors)
+            msg = (
+                "the server answered but returned no images (asked for "
+                f"{self.plan.images_requested}); a gateway's safety filter may have removed them"
+            )
+            raise MalformedResponseError(msg)
+        return ImageGenerationResult(
+            model=self.plan.profile.name,
+            prompt=self.prompt,
+            images=sorted(self.images, key=lambda image: image.request_index),
+            images_requested=self.plan.images_requested,
+            requests=self.records,
+            adjustments=[AdjustmentRecord.of(a) for a in self.plan.adjustments],
+            usage=self.usage,
+            elapsed_s=elapsed_s,
         )
-        raise MalformedResponseError(msg)
 
 
 def _saved_event(index: int, image: GeneratedImage | None) -> dict[str, Any] | None:
@@ -372,8 +379,9 @@ class ImageGenerator:
         retry budget bounds the whole call."""
         emit = on_event or _ignore
         call = _Call(plan, self.client.deadline())
-        for data in call.requested():
-            emit("requested", data)
+        if on_event is not None:  # the events are built only for someone who listens
+            for data in call.requested():
+                on_event("requested", data)
         count = len(plan.requests)
         send = functools.partial(self._send, call)
         outcomes = iter([send(0)]) if count == 1 else _in_daemon_threads(send, count)
@@ -502,8 +510,9 @@ class ImageGenerator:
         client's retry budget bounds the whole call. Cancelling it cancels every request."""
         emit = on_event or _aignore
         call = _Call(plan, self.client.deadline())
-        for data in call.requested():
-            await emit("requested", data)
+        if on_event is not None:  # the events are built only for someone who listens
+            for data in call.requested():
+                await on_event("requested", data)
         if len(plan.requests) == 1:  # nothing to run concurrently: no task, no as_completed
             await self._acollect(call, await self._asend(call, 0), emit)
             return call.finish()
