@@ -21,12 +21,13 @@ only when a URL is used.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import fsspec
@@ -38,6 +39,9 @@ from langchain_imagegen.storage.base import SavedImage
 from langchain_imagegen.storage.images import content_name, image_kind
 
 __all__ = ["RemoteImageStore"]
+
+_Link: TypeAlias = tuple[str | None, dt.datetime | None, str | None]
+"""An object's http(s) link, when it expires, and why there is none (signing failed)."""
 
 _BUCKETED = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
 """Protocols whose first path component is the bucket (container), not part of the key."""
@@ -77,6 +81,14 @@ def _without_credentials(url: str) -> str:
             host += f":{split.port}"
         parts.append(urlunsplit((split.scheme, host, split.path, "", "")))
     return "::".join(parts)
+
+
+def _wait_for(future: concurrent.futures.Future[Any]) -> Any:
+    """``future.result()``, waking every second as fsspec's own ``sync`` does: Windows
+    delivers Ctrl-C only when a wait returns."""
+    while not future.done():
+        concurrent.futures.wait([future], timeout=1)
+    return future.result()
 
 
 def _reason(exc: BaseException) -> str:
@@ -182,6 +194,9 @@ class RemoteImageStore:
         protocols = self._fs.protocol
         self._protocol: str = protocols if isinstance(protocols, str) else protocols[0]
         self._single_put = self._protocol in _SINGLE_PUT
+        self._async_put = self._single_put and bool(getattr(self._fs, "async_impl", False))
+        """Whether one PUT can run as a coroutine on the filesystem's own event loop (s3fs,
+        gcsfs, adlfs), leaving the caller's thread free meanwhile."""
         self._put_arguments = _PUT_ARGUMENTS.get(self._protocol)
         self.can_sign: bool = type(self._fs).sign is not fsspec.AbstractFileSystem.sign
         """Whether the filesystem signs links (s3fs, gcsfs, adlfs do; memory and local don't)."""
@@ -238,8 +253,10 @@ class RemoteImageStore:
         )
         return mime_type, sha256, f"{self._root}/{name}", put
 
-    def _saved(self, data: bytes, mime_type: str, sha256: str, path: str) -> SavedImage:
-        link, expires_at, link_error = self._link_for(path, self.link_expires_in)
+    def _saved(
+        self, data: bytes, mime_type: str, sha256: str, path: str, link: _Link
+    ) -> SavedImage:
+        link_url, expires_at, link_error = link
         return SavedImage(
             None,
             mime_type,
@@ -247,7 +264,7 @@ class RemoteImageStore:
             sha256,
             created=True,
             uri=self.filesystem.unstrip_protocol(path),
-            link=link,
+            link=link_url,
             link_expires_at=expires_at,
             link_error=link_error,
         )
@@ -291,10 +308,19 @@ class RemoteImageStore:
         """
         mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
         try:
-            self._put(path, bytes(data), put)
+            if self._async_put:
+                # A link needs no object yet: sign it while the PUT is on the wire, not after.
+                fs = self.filesystem
+                upload = fs._pipe_file(path, bytes(data), **put)
+                uploading = asyncio.run_coroutine_threadsafe(upload, fs.loop)
+                link = self._link_for(path, self.link_expires_in)
+                _wait_for(uploading)
+            else:
+                self._put(path, bytes(data), put)
+                link = self._link_for(path, self.link_expires_in)
         except Exception as exc:
             raise self._failure("save image to", exc) from exc
-        return self._saved(data, mime_type, sha256, path)
+        return self._saved(data, mime_type, sha256, path, link)
 
     async def asave(
         self,
@@ -309,20 +335,24 @@ class RemoteImageStore:
         event loop (where its HTTP session lives: sessions belong to one loop); others save
         in a worker thread. Concurrent calls upload concurrently.
         """
-        fs = self.filesystem
-        if not (self._single_put and getattr(fs, "async_impl", False)):
+        if not self._async_put:
             return await asyncio.to_thread(
                 self.save, data, mime_type_hint=mime_type_hint, metadata=metadata
             )
+        fs = self.filesystem
         mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
         upload = fs._pipe_file(path, bytes(data), **put)
+        uploading = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, fs.loop))
+        # Signing is sync in fsspec (s3fs runs it on its loop and waits): in a thread, not on
+        # this loop, and while the PUT is on the wire (the link needs no object yet).
+        signing = asyncio.ensure_future(
+            asyncio.to_thread(self._link_for, path, self.link_expires_in)
+        )
         try:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, fs.loop))
+            await uploading
         except Exception as exc:
             raise self._failure("save image to", exc) from exc
-        # Signing is sync in fsspec (s3fs runs it on its loop and waits): not on this loop,
-        # where it would wait behind every other upload's work.
-        return await asyncio.to_thread(self._saved, data, mime_type, sha256, path)
+        return self._saved(data, mime_type, sha256, path, await signing)
 
     # --- links ---------------------------------------------------------------------------
 
@@ -330,9 +360,7 @@ class RemoteImageStore:
         path = path.lstrip("/")
         return path.split("/", 1)[1] if self._protocol in _BUCKETED and "/" in path else path
 
-    def _link_for(
-        self, path: str, expires_in: int
-    ) -> tuple[str | None, dt.datetime | None, str | None]:
+    def _link_for(self, path: str, expires_in: int) -> _Link:
         if self.public_base_url:
             return f"{self.public_base_url}/{quote(self._key(path))}", None, None
         if not self.can_sign:

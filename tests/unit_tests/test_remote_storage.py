@@ -387,6 +387,31 @@ async def test_asave_uses_the_async_filesystem_on_its_own_loop() -> None:
     assert SlowAsyncFS.threads == {"fsspecIO"}  # fsspec's IO thread, where its loop runs
 
 
+class SlowSigningAsyncFS(SlowAsyncFS):
+    """:class:`SlowAsyncFS` that signs links (as s3fs does), noting whether the object was
+    stored yet at the time."""
+
+    signed_before_stored: ClassVar[list[bool]] = []
+
+    def sign(self, path: str, expiration: int = 100, **kwargs: Any) -> str:
+        type(self).signed_before_stored.append(path not in type(self).objects)
+        return f"https://signed.example/{path}?expires={expiration}"
+
+
+async def test_an_async_filesystem_signs_the_link_while_the_put_is_on_the_wire() -> None:
+    """The link needs no object yet: signing after the PUT added its time to every save."""
+    SlowSigningAsyncFS.signed_before_stored = []
+    store = RemoteImageStore("gs://bucket/signed", filesystem=SlowSigningAsyncFS(delay=0.3))
+    saved = [store.save(png("s")), await store.asave(png("a"))]
+    assert SlowSigningAsyncFS.signed_before_stored == [True, True]
+    for image, tag in zip(saved, ["s", "a"], strict=True):
+        assert (
+            image.link == f"https://signed.example/{image.uri.removeprefix('gs://')}?expires=3600"
+        )
+        assert image.link_expires_at is not None
+        assert SlowAsyncFS.objects[image.uri.removeprefix("gs://")] == png(tag)
+
+
 def _save_in_child(store: RemoteImageStore, answers: Any) -> None:
     try:
         saved = store.save(png("child"))
