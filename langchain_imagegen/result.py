@@ -11,7 +11,7 @@ gives back (a plain dict).
 from __future__ import annotations
 
 import base64
-import dataclasses
+import copy
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -115,7 +115,14 @@ class AdjustmentRecord(BaseModel):
 
     @classmethod
     def of(cls, adjustment: Adjustment) -> AdjustmentRecord:
-        return cls(**dataclasses.asdict(adjustment))
+        # Copies of the values, as dataclasses.asdict would make, without its generic walk
+        # over the dataclass (a proposed list or dict stays the caller's own).
+        return cls(
+            field=adjustment.field,
+            proposed=copy.deepcopy(adjustment.proposed),
+            applied=copy.deepcopy(adjustment.applied),
+            reason=adjustment.reason,
+        )
 
     def describe(self) -> str:
         """The same line :meth:`Adjustment.describe` writes."""
