@@ -30,7 +30,8 @@ _IDLE_S = 1.0  # how long the thread lingers with nothing to watch
 class Watchdog:
     """Shuts down each watched socket still unreleased at its deadline."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle_s: float = _IDLE_S) -> None:
+        self._idle_s = idle_s
         self._cond = threading.Condition()
         self._watched: dict[object, tuple[float, socket.socket]] = {}
         self._fired: set[object] = set()
@@ -71,14 +72,14 @@ class Watchdog:
                             sock.shutdown(socket.SHUT_RDWR)
                 if not self._watched:
                     self._next_due = float("inf")
-                    if not self._cond.wait(_IDLE_S) and not self._watched:
+                    if not self._cond.wait(self._idle_s) and not self._watched:
                         self._running = False
                         return
                     continue
                 self._next_due = min(due for due, _ in self._watched.values())
                 # At most a second: a release does not wake the thread (every request would
                 # pay a thread switch), so this is how it notices it has nothing left.
-                self._cond.wait(min(self._next_due - now, _IDLE_S))
+                self._cond.wait(min(self._next_due - now, self._idle_s))
 
 
 WATCHDOG = Watchdog()
