@@ -89,6 +89,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 10 * _LARGEST_B64_IMAGE + 1024 * 1024
 _log = logging.getLogger(__name__)
 _NO_HEADERS: Mapping[str, str] = {}
 _ERROR_BODY_LIMIT = 64 * 1024  # an error page is read only this far (a snippet is kept)
+#: The response headers the client and the parser read. Each httpx ``Headers`` lookup scans
+#: every header, so they are picked out together in one pass.
+_READ_HEADERS = frozenset({"content-length", "x-request-id", "apim-request-id"})
 _TIMEOUT_PHASE: dict[type[Exception], str] = {
     httpx.ConnectTimeout: "connect",
     httpx.ReadTimeout: "read",
@@ -146,6 +149,7 @@ class _Received:
     content: bytes
     too_large: bool  # a 2xx body over the limit: abandoned, ``content`` is incomplete
     declared: int | None  # Content-Length, if the server sent one
+    read_headers: Mapping[str, str]  # those of ``_READ_HEADERS`` the response has
 
 
 class _DeadlinePassed:
@@ -170,7 +174,8 @@ class _BodyReader:
         self.clock = clock
         self.success = response.is_success
         self.limit = step.limit if self.success else _ERROR_BODY_LIMIT
-        declared = response.headers.get("content-length", "")
+        self.read_headers = _pick_headers(response.headers)
+        declared = self.read_headers.get("content-length", "")
         self.declared = int(declared) if declared.isdigit() else None
         self.buffer = bytearray()
         self.too_large = self.success and self.declared is not None and self.declared > self.limit
@@ -199,7 +204,19 @@ class _BodyReader:
     def outcome(self) -> _Received | _DeadlinePassed:
         if self.late:
             return _DEADLINE_PASSED
-        return _Received(self.response, bytes(self.buffer), self.too_large, self.declared)
+        return _Received(
+            self.response, bytes(self.buffer), self.too_large, self.declared, self.read_headers
+        )
+
+
+def _pick_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The headers named in ``_READ_HEADERS``, found in one pass; a repeated one is joined
+    with commas, as an httpx ``Headers`` lookup joins it."""
+    picked: dict[str, str] = {}
+    for name, value in headers.multi_items():  # names come lower-cased
+        if name in _READ_HEADERS:
+            picked[name] = f"{picked[name]}, {value}" if name in picked else value
+    return picked
 
 
 async def _close_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
@@ -613,11 +630,15 @@ class ImagesClient:
                 f"the answer from {self._url.host} is too large ({size}; the limit is "
                 f"{self._max_response_bytes} bytes, max_response_bytes); it was not read",
                 status_code=status,
-                request_id=response.headers.get("x-request-id"),
+                request_id=received.read_headers.get("x-request-id"),
             )
         try:
             return parse_images_response(
-                status, received.content, response.headers, attempts=attempt, elapsed_s=elapsed
+                status,
+                received.content,
+                received.read_headers,
+                attempts=attempt,
+                elapsed_s=elapsed,
             )
         except APIError as error:
             return error
