@@ -129,7 +129,9 @@ class _Wait:
     seconds: float
 
 
-@dataclass(frozen=True)
+# The two messages built on every attempt are plain slotted dataclasses, not frozen ones: a
+# frozen dataclass sets each field through ``object.__setattr__``, and neither is ever changed.
+@dataclass(slots=True)
 class _Exchange:
     """Send one request and read its body: at most ``limit`` bytes of a 2xx, 64 KiB of an
     error, all before ``deadline``."""
@@ -143,7 +145,7 @@ class _Exchange:
     follow_redirects: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Received:
     response: httpx.Response  # status and headers; the stream is closed
     content: bytes
