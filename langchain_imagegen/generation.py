@@ -231,17 +231,13 @@ class _Call:
             metadata["request-id"] = request_id
         return metadata
 
-    def keep(self, image: GeneratedImage, saved: SavedImage | None = None) -> GeneratedImage:
-        kept = image if saved is None else _with_file(image, saved)
-        self.images.append(kept)
-        return kept
-
     def settle(self, index: int, outcome: GeneratedImage | ImageGenError) -> GeneratedImage | None:
         """Keep an image of request ``index``, or note why it could not be kept."""
         if isinstance(outcome, ImageGenError):
             self.fail(index, outcome)
             return None
-        return self.keep(outcome)
+        self.images.append(outcome)
+        return outcome
 
     def fail(self, index: int, error: ImageGenError) -> None:
         """Something of request ``index`` could not be kept (the request itself, a corrupt
