@@ -27,6 +27,7 @@ import datetime as dt
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -43,19 +44,6 @@ __all__ = ["RemoteImageStore"]
 _Link: TypeAlias = tuple[str | None, dt.datetime | None, str | None]
 """An object's http(s) link, when it expires, and why there is none (signing failed)."""
 
-_BUCKETED = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
-"""Protocols whose first path component is the bucket (container), not part of the key."""
-_SINGLE_PUT = _BUCKETED | {"memory"}
-"""Filesystems where one ``pipe_file`` replaces the object whole: no temp name needed."""
-_INSTALL_HINTS = {
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "az": "azure",
-    "abfs": "azure",
-    "abfss": "azure",
-}
 _SECRET_MIN = 4
 """Shorter option values (``True``, ports, region codes) are not worth scrubbing."""
 
@@ -124,16 +112,32 @@ def _azure_put(mime_type: str, metadata: dict[str, str]) -> dict[str, Any]:
     return {"content_settings": ContentSettings(content_type=mime_type)}
 
 
-_PUT_ARGUMENTS: dict[str, Callable[[str, dict[str, str]], dict[str, Any]]] = {
-    "s3": _s3_put,
-    "s3a": _s3_put,
-    "gs": _gcs_put,
-    "gcs": _gcs_put,
-    "az": _azure_put,
-    "abfs": _azure_put,
-    "abfss": _azure_put,
+@dataclass(frozen=True)
+class _ObjectStore:
+    """What this module knows of one object store's fsspec protocol."""
+
+    extra: str
+    """The package extra that installs its filesystem (``pip install 'langchain-imagegen[…]'``)."""
+    put_arguments: Callable[[str, dict[str, str]], dict[str, Any]]
+    """How its filesystem takes the content type and user metadata of a PUT."""
+
+
+_S3 = _ObjectStore("s3", _s3_put)
+_GCS = _ObjectStore("gcs", _gcs_put)
+_AZURE = _ObjectStore("azure", _azure_put)
+_OBJECT_STORES = {
+    "s3": _S3,
+    "s3a": _S3,
+    "gs": _GCS,
+    "gcs": _GCS,
+    "az": _AZURE,
+    "abfs": _AZURE,
+    "abfss": _AZURE,
 }
-"""How each filesystem takes the content type and user metadata of a PUT; others get none."""
+_BUCKETED = frozenset(_OBJECT_STORES) | {"oss"}
+"""Protocols whose first path component is the bucket (container), not part of the key."""
+_SINGLE_PUT = _BUCKETED | {"memory"}
+"""Filesystems where one ``pipe_file`` replaces the object whole: no temp name needed."""
 
 
 class RemoteImageStore:
@@ -197,14 +201,15 @@ class RemoteImageStore:
         self._async_put = self._single_put and bool(getattr(self._fs, "async_impl", False))
         """Whether one PUT can run as a coroutine on the filesystem's own event loop (s3fs,
         gcsfs, adlfs), leaving the caller's thread free meanwhile."""
-        self._put_arguments = _PUT_ARGUMENTS.get(self._protocol)
+        store = _OBJECT_STORES.get(self._protocol)
+        self._put_arguments = store.put_arguments if store else None
         self.can_sign: bool = type(self._fs).sign is not fsspec.AbstractFileSystem.sign
         """Whether the filesystem signs links (s3fs, gcsfs, adlfs do; memory and local don't)."""
 
     def _configuration_error(self, url: str, exc: BaseException) -> ConfigurationError:
         scheme = urlsplit(url.rsplit("::", maxsplit=1)[-1]).scheme
-        extra = _INSTALL_HINTS.get(scheme)
-        hint = f" (pip install 'langchain-imagegen[{extra}]')" if extra else ""
+        store = _OBJECT_STORES.get(scheme)
+        hint = f" (pip install 'langchain-imagegen[{store.extra}]')" if store else ""
         return ConfigurationError(
             f"cannot store images at {self._where}: {self._scrub(_reason(exc))}{hint}"
         )
