@@ -22,6 +22,7 @@ from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.storage import is_url
+from langchain_imagegen.storage.base import scrub, secret_strings
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -53,7 +54,6 @@ _EXIT_FOR: tuple[tuple[type[errors.ImageGenError], int], ...] = (
     (errors.ModelNotFoundError, 4),
 )
 _EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-_SHORTEST_REDACTED = 4  # shorter texts ("s3", "v4") are too common to hide; no key is that short
 
 
 def _exit_code(error_class: type[errors.ImageGenError]) -> int:
@@ -159,26 +159,10 @@ def _param(text: str) -> tuple[str, Any]:
 
 def _storage_option(text: str) -> tuple[str, Any]:
     """``KEY=VALUE`` like :func:`_param`, but an error never shows the value: it can be a key."""
-    key, equals, _ = text.partition("=")
-    if not equals or not key.strip():
-        raise argparse.ArgumentTypeError("expected KEY=VALUE (the value is not shown)")
-    return _param(text)
-
-
-def _secret_values(options: object) -> set[str]:
-    """Every text in the storage options (nested ones included), to keep them out of errors."""
-    if isinstance(options, dict):
-        return {text for value in options.values() for text in _secret_values(value)}
-    if isinstance(options, list | tuple):
-        return {text for value in options for text in _secret_values(value)}
-    text = options if isinstance(options, str) else None
-    return {text} if text and len(text) >= _SHORTEST_REDACTED else set()
-
-
-def _redacted(line: str, secrets: set[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        line = line.replace(secret, "***")
-    return line
+    try:
+        return _param(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE (the value is not shown)") from None
 
 
 def _operator_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -289,11 +273,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
     out = out or sys.stdout
     args = _parser().parse_args(argv)
-    secrets = _secret_values(dict(getattr(args, "storage_option", [])))
+    secrets = secret_strings(dict(getattr(args, "storage_option", [])))
 
     def fail(message: str, code: int) -> int:
         # A storage library may quote what it was given: storage option values never show.
-        sys.stderr.write(_redacted(f"langchain-imagegen: {message}", secrets) + "\n")
+        sys.stderr.write(scrub(f"langchain-imagegen: {message}", secrets) + "\n")
         return code
 
     try:

@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["ImageStoreBase", "SavedImage"]
+__all__ = ["ImageStoreBase", "SavedImage", "scrub", "secret_strings"]
+
+_SECRET_MIN = 4
+"""Shorter option values (``True``, ports, region codes, "s3") are too common to hide; no
+credential is that short."""
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _strings(item)
+
+
+def secret_strings(storage_options: Mapping[str, Any]) -> list[str]:
+    """Every text in ``storage_options`` (nested ones included) worth keeping out of
+    messages, longest first so that :func:`scrub` hides a key before any part of it."""
+    found = {text for text in _strings(storage_options) if len(text) >= _SECRET_MIN}
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` (from :func:`secret_strings`) replaced by ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 @dataclass(frozen=True)

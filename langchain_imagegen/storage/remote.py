@@ -26,7 +26,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -36,27 +36,13 @@ from fsspec.core import url_to_fs
 
 from langchain_imagegen.errors import ConfigurationError, StorageError
 from langchain_imagegen.storage import DEFAULT_LINK_EXPIRES_IN
-from langchain_imagegen.storage.base import SavedImage
+from langchain_imagegen.storage.base import SavedImage, scrub, secret_strings
 from langchain_imagegen.storage.images import content_name, image_kind
 
 __all__ = ["RemoteImageStore"]
 
 _Link: TypeAlias = tuple[str | None, dt.datetime | None, str | None]
 """An object's http(s) link, when it expires, and why there is none (signing failed)."""
-
-_SECRET_MIN = 4
-"""Shorter option values (``True``, ports, region codes) are not worth scrubbing."""
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            yield from _strings(item)
 
 
 def _without_credentials(url: str) -> str:
@@ -175,11 +161,7 @@ class RemoteImageStore:
         filesystem: fsspec.AbstractFileSystem | None = None,
     ) -> None:
         self._where = _without_credentials(url).rstrip("/")
-        self._secrets = sorted(
-            {s for s in _strings(dict(storage_options or {})) if len(s) >= _SECRET_MIN},
-            key=len,
-            reverse=True,
-        )
+        self._secrets = secret_strings(storage_options or {})
         if link_expires_in <= 0:
             raise ConfigurationError("link_expires_in must be a positive number of seconds")
         self.link_expires_in = link_expires_in
@@ -236,9 +218,7 @@ class RemoteImageStore:
         return self._fs
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
     def _failure(self, action: str, exc: BaseException) -> StorageError:
         error = StorageError(f"could not {action} {self._where}: {self._scrub(_reason(exc))}")
