@@ -82,7 +82,7 @@ def _figure(image: GeneratedImage, budget: int) -> str:
     if image.uri and "://" in image.uri:  # stored, but with no link a browser can load
         text = f"stored at {html.escape(image.uri)}, with no http(s) link to show it from"
         if image.link_error:
-            text += f" ({html.escape(_short(image.link_error))})"
+            text += f" ({html.escape(short_note(image.link_error))})"
         return frame.format(body=_placeholder(text))
     return ""
 
@@ -105,7 +105,7 @@ def _http(address: str | None) -> str | None:
 def _caption(image: GeneratedImage) -> str:
     caption = image.revised_prompt or _name(image)
     if image.path is None and image.download_error:
-        caption += f" (download failed: {_short(image.download_error)})"
+        caption += f" (download failed: {short_note(image.download_error)})"
     return caption
 
 
@@ -119,7 +119,8 @@ def _name(image: GeneratedImage) -> str:
     return image.url or ""
 
 
-def _short(note: str) -> str:
+def short_note(note: str) -> str:
+    """``note`` on one line, cut to a caption's length (the text for the LLM uses it too)."""
     note = " ".join(note.split())
     return note if len(note) <= _NOTE_LIMIT else note[: _NOTE_LIMIT - 1] + "…"
 

@@ -27,7 +27,7 @@ from langchain_core.messages.content import create_image_block, create_text_bloc
 from pydantic import BaseModel, Field, ValidationError
 
 from langchain_imagegen.coercion import Adjustment
-from langchain_imagegen.notebook import render_html
+from langchain_imagegen.notebook import render_html, short_note
 
 __all__ = [
     "AdjustmentRecord",
@@ -346,10 +346,6 @@ class ImageGenerationResult(Serializable):
         return render_html(self)
 
 
-_NOTE_LIMIT = 160
-"""Characters of a download error kept in the text: enough for the reason, not a page."""
-
-
 def _describe(number: int, image: GeneratedImage, *, with_size: bool) -> str:
     """One numbered entry: where the image is, then what the LLM should know about it."""
     notes = []
@@ -358,11 +354,11 @@ def _describe(number: int, image: GeneratedImage, *, with_size: bool) -> str:
     if image.link_expires_at is not None:
         notes.append(f"link expires {_utc(image.link_expires_at):%Y-%m-%d %H:%M} UTC")
     elif image.uri and image.path is None and image.link is None:
-        why = _short(image.link_error) if image.link_error else _NO_LINK
+        why = short_note(image.link_error) if image.link_error else _NO_LINK
         notes.append(f"storage URI, no http link: {why}")
     if image.path is None and image.uri is None and image.url:
         if image.download_error:
-            notes.append(f"download failed: {_short(image.download_error)}")
+            notes.append(f"download failed: {short_note(image.download_error)}")
         if image.expires_at is not None:
             notes.append(f"URL expires {_utc(image.expires_at):%Y-%m-%d %H:%M} UTC")
     line = f"{number}. {image.location}"
@@ -390,11 +386,6 @@ def _tokens_used(usage: Mapping[str, int]) -> str:
     if total is None:
         return f"Tokens used: {', '.join(parts)}." if parts else ""
     return f"Tokens used: {total}" + (f" ({', '.join(parts)})" if parts else "") + "."
-
-
-def _short(note: str) -> str:
-    note = " ".join(note.split())
-    return note if len(note) <= _NOTE_LIMIT else note[: _NOTE_LIMIT - 1] + "…"
 
 
 _ESCAPED = "__lc_escaped__"
