@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_imagegen.errors import InvalidArgumentError
-from langchain_imagegen.registry import LLM_FIELDS, ImageModelProfile, get_profile, parse_wxh
+from langchain_imagegen.registry import (
+    DEVELOPER_FIELDS,
+    LLM_FIELDS,
+    ImageModelProfile,
+    get_profile,
+    parse_wxh,
+)
 from langchain_imagegen.sizes import nearest_size, read_size
 
 __all__ = ["Adjustment", "CoercionResult", "coerce_params"]
@@ -171,14 +177,17 @@ def _choices(values: tuple[str, ...]) -> str:
 # --- Strings that cannot be sent ------------------------------------------------------------
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone UTF-16 surrogate: the only kind of ``str`` character UTF-8 cannot encode."""
+
+
 def _encodable(text: str, replacement: str) -> tuple[str, int]:
     """``text`` with every character UTF-8 cannot encode (lone UTF-16 surrogates, what
     ``json.loads`` makes of a cut emoji escape such as ``"\\ud83e"``) replaced, and how many."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        kept = [replacement if "\ud800" <= c <= "\udfff" else c for c in text]
-        return "".join(kept), sum(1 for c in text if "\ud800" <= c <= "\udfff")
+        return _SURROGATE.subn(replacement, text)
     return text, 0
 
 
@@ -284,7 +293,7 @@ class _Coercer:
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"
-        if key in _FIELDS:
+        if key in DEVELOPER_FIELDS:
             return f"only the developer sets {key}"
         return None  # not an API parameter: dropped as such
 
@@ -350,7 +359,7 @@ class _Coercer:
         parsed = parse_wxh(size)
         if parsed is None or not rule.is_experimental(*parsed):
             return None
-        width, height = rule.experimental_above or (0, 0)
+        width, height = rule.experimental_above
         return f"OpenAI marks sizes above {width}x{height} as experimental"
 
     def size(self, value: Any) -> None:
