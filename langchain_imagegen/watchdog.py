@@ -34,7 +34,6 @@ class Watchdog:
         self._idle_s = idle_s
         self._cond = threading.Condition()
         self._watched: dict[object, tuple[float, socket.socket]] = {}
-        self._fired: set[object] = set()
         self._next_due = float("inf")
         self._running = False
 
@@ -54,11 +53,8 @@ class Watchdog:
     def release(self, token: object) -> bool:
         """Stop watching; whether the deadline had already passed (the socket was shut)."""
         with self._cond:
-            self._watched.pop(token, None)
-            if token in self._fired:
-                self._fired.discard(token)
-                return True
-            return False
+            # Only the thread removes a token before its release: gone means it fired.
+            return self._watched.pop(token, None) is None
 
     def _run(self) -> None:
         with self._cond:
@@ -67,7 +63,6 @@ class Watchdog:
                 for token, (due, sock) in list(self._watched.items()):
                     if due <= now:
                         del self._watched[token]
-                        self._fired.add(token)
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_RDWR)
                 if not self._watched:
