@@ -65,6 +65,7 @@ from langchain_imagegen.errors import (
     InvalidArgumentError,
     MalformedResponseError,
     error_from_response,
+    request_id_from,
 )
 from langchain_imagegen.response import ImagesResponse, parse_images_response
 from langchain_imagegen.retry import RetryPolicy, is_retryable_error, next_delay
@@ -632,7 +633,7 @@ class ImagesClient:
                 f"the answer from {self._url.host} is too large ({size}; the limit is "
                 f"{self._max_response_bytes} bytes, max_response_bytes); it was not read",
                 status_code=status,
-                request_id=received.read_headers.get("x-request-id"),
+                request_id=request_id_from(received.read_headers),
             )
         try:
             return parse_images_response(

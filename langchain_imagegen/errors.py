@@ -58,6 +58,7 @@ __all__ = [
     "StorageError",
     "error_from_body",
     "error_from_response",
+    "request_id_from",
 ]
 
 
@@ -333,9 +334,15 @@ def error_from_body(
     return BadRequestError(message, **fields)
 
 
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The request id a response carries: OpenAI's ``x-request-id``, else Azure API
+    Management's ``apim-request-id``."""
+    return headers.get("x-request-id") or headers.get("apim-request-id")
+
+
 def error_from_response(status: int, content: bytes, headers: Mapping[str, str]) -> APIError:
     """Map an HTTP response (any status) whose body is an error to an :class:`APIError`."""
-    request_id = headers.get("x-request-id") or headers.get("apim-request-id")
+    request_id = request_id_from(headers)
     text = content.decode("utf-8", errors="replace")
     try:
         payload: Any = json.loads(text) if text.strip() else None

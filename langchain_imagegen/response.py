@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_imagegen.errors import MalformedResponseError, error_from_body
+from langchain_imagegen.errors import MalformedResponseError, error_from_body, request_id_from
 
 __all__ = ["ImagesResponse", "ReturnedImage", "parse_images_response"]
 
@@ -83,7 +83,7 @@ def parse_images_response(
     ``attempts`` and ``elapsed_s`` are copied onto the result (the client knows them, and the
     result is frozen, so they are set when it is built).
     """
-    request_id = headers.get("x-request-id") or headers.get("apim-request-id")
+    request_id = request_id_from(headers)
 
     def malformed(problem: str) -> MalformedResponseError:
         return MalformedResponseError(

@@ -708,6 +708,17 @@ def test_oversized_answer_with_declared_length_is_refused_unread() -> None:
     assert script.calls == 2  # not retried
 
 
+@pytest.mark.parametrize("header", ["x-request-id", "apim-request-id"])
+def test_oversized_answer_keeps_the_request_id(header: str) -> None:
+    """OpenAI's id or Azure API Management's, as every other error of the client keeps it."""
+    big = json.dumps({"data": [{"b64_json": "A" * 5000}]}).encode()
+    script = Script(httpx.Response(200, content=big, headers={header: "req_123"}))
+    for run in _both(_client(script, max_response_bytes=1000)):
+        with pytest.raises(MalformedResponseError, match="too large") as info:
+            run()
+        assert info.value.request_id == "req_123"
+
+
 def test_oversized_streamed_answer_is_abandoned_early() -> None:
     served: list[int] = []
 
