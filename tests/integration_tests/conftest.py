@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from langchain_imagegen import ImageGenerationTool
 from tests.conftest import EMULATOR_KEY
 from tests.emulator import Emulator, Fault, ReceivedRequest
 
@@ -86,3 +87,12 @@ def target(_session_emulator: Emulator) -> Iterator[Target]:
     yield Target(emulator)
     assert not emulator.internal_errors, emulator.internal_errors
     assert not emulator.faults, f"faults left unused: {emulator.faults}"
+
+
+@pytest.fixture
+def made() -> Iterator[list[ImageGenerationTool]]:
+    """Tools built by a test; their HTTP clients are closed afterwards."""
+    tools: list[ImageGenerationTool] = []
+    yield tools
+    for tool in tools:
+        tool.close()

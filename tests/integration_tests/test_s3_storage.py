@@ -15,18 +15,18 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.messages import ToolMessage
 
 from langchain_imagegen import ImageGenerationResult, ImageGenerationTool
 from tests.emulator import Fault
 from tests.integration_tests.conftest import LIVE, Target
+from tests.integration_tests.test_tool import ainvoke, invoke
 from tests.s3_server import S3_LIVE, S3Bucket, S3Fault, S3Server
 
 pytestmark = [*LIVE, *S3_LIVE]
@@ -101,14 +101,6 @@ PREFIX = "agents/run-1"
 
 
 @pytest.fixture
-def made() -> Iterator[list[ImageGenerationTool]]:
-    tools: list[ImageGenerationTool] = []
-    yield tools
-    for tool in tools:
-        tool.close()
-
-
-@pytest.fixture
 def s3_tool(target: Target, s3_bucket: S3Bucket, made: list[ImageGenerationTool]) -> Any:
     """Builds a tool that sends to the emulator and saves to ``s3://BUCKET/agents/run-1``."""
 
@@ -120,22 +112,6 @@ def s3_tool(target: Target, s3_bucket: S3Bucket, made: list[ImageGenerationTool]
         return tool
 
     return make
-
-
-def _call(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolCall:
-    return ToolCall(name=tool.name, args=args, id="call_1", type="tool_call")
-
-
-def invoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
-    message = tool.invoke(_call(tool, args))
-    assert isinstance(message, ToolMessage)
-    return message
-
-
-async def ainvoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
-    message = await tool.ainvoke(_call(tool, args))
-    assert isinstance(message, ToolMessage)
-    return message
 
 
 def assert_no_secret(bucket: S3Bucket, *texts: str) -> None:

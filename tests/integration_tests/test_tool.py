@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,15 +31,6 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{100,}={0,2}")  # paths and URLs break su
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def made() -> Iterator[list[ImageGenerationTool]]:
-    """Tools built by a test; their HTTP clients are closed afterwards."""
-    tools: list[ImageGenerationTool] = []
-    yield tools
-    for tool in tools:
-        tool.close()
 
 
 @pytest.fixture
