@@ -25,7 +25,24 @@ Behaviour:
 * success bodies have the per-model shapes real responses have [API, recorded] and carry
   real image bytes (PNG, baseline JPEG, lossless WebP) of the resolved size;
 * scripted faults (:class:`Fault`) come from a FIFO queue or from a ``[[fault:NAME]]`` /
-  ``[[fault:NAME:ARG]]`` marker in the prompt (deterministic, also for cassette recording).
+  ``[[fault:NAME:ARG]]`` marker in the prompt (deterministic, also for cassette recording);
+* ``stream: true`` (GPT image models; the validator answers it with 400 ``unknown_parameter``
+  for DALL·E) is answered ``text/event-stream`` with chunked transfer encoding, one chunk per
+  SSE event, each preceded by ``stream_interval_s`` seconds: per image ``partial_images``
+  ``image_generation.partial_image`` events (previews: same size, other bytes) then one
+  ``image_generation.completed`` [API]. :attr:`Emulator.stream_log` records when each event
+  was written (:class:`StreamRecord`); :meth:`Emulator.stats` counts streams started,
+  finished and abandoned by the client (noticed at once, also between events).
+
+Stream fault markers (ARG in brackets; I = seconds between events, overriding the knob):
+``stream_interval:S``; ``stream_cut[:K[,I]]`` (FIN mid-body after K partials, no completed
+event) and ``stream_reset[:K[,I]]`` (RST); ``stream_error[:K[,I]]`` (``event: error`` with a
+``server_error`` envelope after K partials) and ``stream_error_flat[:K[,I]]`` (flat
+``moderation_blocked`` data, no ``event:`` line); ``stream_ignored`` (plain JSON answer);
+``stream_spec_example[:I]`` (only the fields of the spec's example); ``stream_quirks[:I]``
+(CRLF, ``: keep-alive`` comments, multi-line ``data:``, ``id:``/``retry:``, ``data: [DONE]``);
+``stream_stall[:S[,I]]`` (S seconds of silence after the first partial; ``stop()`` ends it).
+``truncated_base64``, ``invalid_json``, ``empty_data`` and ``fewer_images`` shape streams too.
 
 The server binds 127.0.0.1 only and never opens an outgoing connection. It accepts connections
 with the listening socket's own class, so a long-lived emulator keeps working while
@@ -46,6 +63,7 @@ import math
 import random
 import re
 import secrets
+import selectors
 import socket
 import struct
 import threading
@@ -82,6 +100,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "ReceivedRequest",
+    "StreamRecord",
     "encode_image",
     "main",
 ]
@@ -122,9 +141,9 @@ def _png(width: int, height: int, idat: bytes, *, rgba: bool, comment: bytes) ->
 
 
 @functools.lru_cache(maxsize=32)
-def _solid_idat(width: int, height: int, rgba: bool) -> bytes:
+def _solid_idat(width: int, height: int, rgba: bool, rgb: tuple[int, int, int] = _RGB) -> bytes:
     """Zlib stream of a solid image, row by row so 3840x2160 never needs 33 MB at once."""
-    pixel = bytes(_RGB) + (b"\x00" if rgba else b"")  # transparent background: alpha 0
+    pixel = bytes(rgb) + (b"\x00" if rgba else b"")  # transparent background: alpha 0
     row = b"\x00" + pixel * width
     compressor = zlib.compressobj(9)
     parts = [compressor.compress(row) for _ in range(height)]
@@ -195,7 +214,7 @@ class _LsbBits:
 
 
 @functools.lru_cache(maxsize=32)
-def _webp(width: int, height: int, transparent: bool) -> bytes:
+def _webp(width: int, height: int, transparent: bool, rgb: tuple[int, int, int] = _RGB) -> bytes:
     """Lossless (VP8L) WebP of one colour: five single-symbol prefix codes, zero data bits."""
     alpha = 0 if transparent else 0xFF
     bits = _LsbBits()
@@ -207,7 +226,7 @@ def _webp(width: int, height: int, transparent: bool) -> bytes:
     bits.put(0, 1)  # no transform
     bits.put(0, 1)  # no colour cache
     bits.put(0, 1)  # no meta prefix codes
-    for symbol in (_RGB[1], _RGB[0], _RGB[2], alpha):  # green, red, blue, alpha
+    for symbol in (rgb[1], rgb[0], rgb[2], alpha):  # green, red, blue, alpha
         bits.put(1, 1)  # simple code
         bits.put(0, 1)  # one symbol
         bits.put(1, 1)  # 8-bit symbol
@@ -226,22 +245,29 @@ def encode_image(
     transparent: bool = False,
     tag: str = "",
     pad_to_bytes: int | None = None,
+    rgb: tuple[int, int, int] = _RGB,
 ) -> bytes:
     """Real image bytes in ``output_format`` (png/jpeg/webp).
 
     ``pad_to_bytes`` (PNG only) swaps in random pixels sized to roughly that many bytes, for
     memory benchmarks; the dimensions then follow the payload, not ``width``/``height``.
+    ``rgb`` is the solid colour of PNG and WebP images (the JPEG is always grey; its ``tag``
+    comment keeps the bytes distinct).
     """
     comment = tag.encode("ascii", "replace")
     if output_format == "jpeg":
         return _jpeg(width, height, comment or b"emulator")
     if output_format == "webp":
-        return _webp(width, height, transparent)
+        return _webp(width, height, transparent, rgb)
     if pad_to_bytes:
         noise_width, noise_height, idat = _noise_idat(pad_to_bytes)
         return _png(noise_width, noise_height, idat, rgba=False, comment=comment)
     return _png(
-        width, height, _solid_idat(width, height, transparent), rgba=transparent, comment=comment
+        width,
+        height,
+        _solid_idat(width, height, transparent, rgb),
+        rgba=transparent,
+        comment=comment,
     )
 
 
@@ -270,6 +296,25 @@ _SAFETY_DALLE: Final = (
     "Your request was rejected as a result of our safety system. Your prompt may contain text "
     "that is not allowed by our safety system."
 )
+# Error events inside a stream. No recorded images stream error is known (UNVERIFIED), so both
+# shapes a client must survive are offered: the usual ``error`` envelope inside the event, and a
+# flat ``code``/``message`` object (the shape of the Responses API's ``error`` event) carrying
+# the images moderation code.
+_STREAM_SERVER_ERROR: Final[Mapping[str, Any]] = {
+    "type": "error",
+    "error": {
+        "type": "server_error",
+        "code": "server_error",
+        "message": "The server had an error processing your request.",
+        "param": None,
+    },
+}
+_STREAM_MODERATION_FLAT: Final[Mapping[str, Any]] = {
+    "type": "error",
+    "code": "moderation_blocked",
+    "message": "Your request was rejected by the safety system.",
+    "param": None,
+}
 _CLOUDFLARE_502: Final = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
@@ -318,6 +363,16 @@ FaultKind = Literal[
     "fewer_images",  # 200 with ``count`` fewer images than asked
     "truncated_base64",  # b64_json (or the served file behind a url) cut in the middle
     "url_instead_of_b64",  # gateway that returns data[].url for a GPT image model
+    # ``stream: true`` only (a request that is not streamed is answered normally):
+    "stream_interval",  # events spaced by ``interval_s`` instead of the emulator's knob
+    "stream_cut",  # after ``count`` partial events the connection closes (FIN) mid-body
+    "stream_reset",  # the same, closed with RST
+    "stream_error",  # after ``count`` partials an ``event: error`` carrying ``body``
+    "stream_error_flat",  # the same without an ``event:`` line
+    "stream_ignored",  # gateway that ignores ``stream`` and answers the plain JSON body
+    "stream_spec_example",  # events shaped like the spec's example (fewer fields)
+    "stream_quirks",  # CRLF, comments, multi-line data, id:/retry: lines, ``data: [DONE]``
+    "stream_stall",  # silence for ``seconds`` after the first partial event
 ]
 _PRE_KINDS: Final[frozenset[str]] = frozenset(
     {"http", "connection_reset", "connection_close", "read_timeout"}
@@ -347,6 +402,8 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
     count: int = 1
+    interval_s: float | None = None
+    """Streamed answers: seconds between events (overrides ``Emulator.stream_interval_s``)."""
 
     # ---- generic ------------------------------------------------------------------------
     @classmethod
@@ -575,6 +632,88 @@ class Fault:
         """Return ``data[].url`` even where ``b64_json`` is expected (GPT image via gateway)."""
         return cls(name="url_instead_of_b64", kind="url_instead_of_b64")
 
+    # ---- streaming (``stream: true``) [API] ---------------------------------------------
+    # Each applies to a streamed request only; ``interval_s`` overrides the emulator's
+    # ``stream_interval_s`` for that request. "After K partials" means right after the K-th
+    # partial_image event, or before the first completed event if fewer come before it.
+    @classmethod
+    def stream_interval(cls, seconds: float) -> Fault:
+        """A normal stream whose events are ``seconds`` apart."""
+        return cls(name="stream_interval", kind="stream_interval", interval_s=seconds)
+
+    @classmethod
+    def stream_cut(
+        cls, after_partials: int = 1, *, reset: bool = False, interval_s: float | None = None
+    ) -> Fault:
+        """Close the connection mid-body after ``after_partials`` partial events: no completed
+        event, no terminating chunk (FIN, or RST with ``reset``)."""
+        kind: FaultKind = "stream_reset" if reset else "stream_cut"
+        return cls(name=kind, kind=kind, count=after_partials, interval_s=interval_s)
+
+    @classmethod
+    def stream_error(
+        cls,
+        after_partials: int = 1,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        interval_s: float | None = None,
+    ) -> Fault:
+        """After ``after_partials`` partials, ``event: error`` with ``payload`` (default: a
+        ``server_error`` envelope), then the stream ends cleanly."""
+        data = _json_bytes(dict(payload or _STREAM_SERVER_ERROR), pretty=False)
+        return cls(
+            name="stream_error",
+            kind="stream_error",
+            body=data,
+            count=after_partials,
+            interval_s=interval_s,
+        )
+
+    @classmethod
+    def stream_error_flat(
+        cls,
+        after_partials: int = 1,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        interval_s: float | None = None,
+    ) -> Fault:
+        """Like :meth:`stream_error` but no ``event:`` line and, by default, a flat
+        ``moderation_blocked`` payload (``code``/``message`` at top level, no envelope)."""
+        data = _json_bytes(dict(payload or _STREAM_MODERATION_FLAT), pretty=False)
+        return cls(
+            name="stream_error_flat",
+            kind="stream_error_flat",
+            body=data,
+            count=after_partials,
+            interval_s=interval_s,
+        )
+
+    @classmethod
+    def stream_ignored(cls) -> Fault:
+        """A gateway that ignores ``stream``: the plain JSON body a non-streamed request gets."""
+        return cls(name="stream_ignored", kind="stream_ignored")
+
+    @classmethod
+    def stream_spec_example(cls, *, interval_s: float | None = None) -> Fault:
+        """Events with only the fields of the spec's own streaming example: partials carry
+        ``type``, ``b64_json``, ``partial_image_index``; completed ``type``, ``b64_json``,
+        ``usage``."""
+        return cls(name="stream_spec_example", kind="stream_spec_example", interval_s=interval_s)
+
+    @classmethod
+    def stream_quirks(cls, *, interval_s: float | None = None) -> Fault:
+        """Valid but unusual SSE framing (WHATWG HTML, server-sent events): CRLF line ends,
+        ``: keep-alive`` comments between events, ``id:`` and ``retry:`` lines, ``data:``
+        without a space on partial events, the first partial and the completed event
+        pretty-printed over several ``data:`` lines, and a final ``data: [DONE]``."""
+        return cls(name="stream_quirks", kind="stream_quirks", interval_s=interval_s)
+
+    @classmethod
+    def stream_stall(cls, seconds: float = 5.0, *, interval_s: float | None = None) -> Fault:
+        """Silence for ``seconds`` after the first partial event (before the completed event
+        when there is none), then carry on; :meth:`Emulator.stop` ends the wait."""
+        return cls(name="stream_stall", kind="stream_stall", seconds=seconds, interval_s=interval_s)
+
     # ---- prompt markers -----------------------------------------------------------------
     @classmethod
     def from_marker(cls, name: str, arg: str | None = None) -> Fault:
@@ -582,13 +721,38 @@ class Fault:
 
         ARG is: seconds for rate_limit / service_unavailable (Retry-After) and read_timeout,
         the stage for moderation_blocked, the missing count for fewer_images, the status for
-        ``http`` (empty body). Raises KeyError for an unknown name.
+        ``http`` (empty body). Stream markers take ``K[,I]`` (stream_cut, stream_reset,
+        stream_error, stream_error_flat: K partials first, default 1), ``S[,I]``
+        (stream_stall: S seconds of silence, default 5), ``S`` (stream_interval) or ``I``
+        (stream_spec_example, stream_quirks), where I is the seconds between events.
+        Raises KeyError for an unknown name.
         """
         return FAULT_MARKERS[name](arg)
 
 
 def _float_arg(arg: str | None, default: float | None) -> float | None:
     return default if not arg else float(arg)
+
+
+def _stream_args(arg: str | None) -> tuple[str | None, float | None]:
+    """``"K"`` or ``"K,I"`` -> (K, interval seconds or None)."""
+    first, _, interval = (arg or "").partition(",")
+    return first or None, _float_arg(interval, None)
+
+
+def _after_marker(build: Callable[..., Fault]) -> Callable[[str | None], Fault]:
+    """Marker constructor for the "after K partials" stream faults."""
+
+    def make(arg: str | None) -> Fault:
+        count, interval = _stream_args(arg)
+        return build(int(count or "1"), interval_s=interval)
+
+    return make
+
+
+def _stall_marker(arg: str | None) -> Fault:
+    seconds, interval = _stream_args(arg)
+    return Fault.stream_stall(_float_arg(seconds, 5.0) or 0.0, interval_s=interval)
 
 
 FAULT_MARKERS: Final[Mapping[str, Callable[[str | None], Fault]]] = {
@@ -614,6 +778,15 @@ FAULT_MARKERS: Final[Mapping[str, Callable[[str | None], Fault]]] = {
     "fewer_images": lambda a: Fault.fewer_images(int(a or "1")),
     "truncated_base64": lambda a: Fault.truncated_base64(),
     "url_instead_of_b64": lambda a: Fault.url_instead_of_b64(),
+    "stream_interval": lambda a: Fault.stream_interval(_float_arg(a, 0.0) or 0.0),
+    "stream_cut": _after_marker(Fault.stream_cut),
+    "stream_reset": _after_marker(functools.partial(Fault.stream_cut, reset=True)),
+    "stream_error": _after_marker(Fault.stream_error),
+    "stream_error_flat": _after_marker(Fault.stream_error_flat),
+    "stream_ignored": lambda a: Fault.stream_ignored(),
+    "stream_spec_example": lambda a: Fault.stream_spec_example(interval_s=_float_arg(a, None)),
+    "stream_quirks": lambda a: Fault.stream_quirks(interval_s=_float_arg(a, None)),
+    "stream_stall": _stall_marker,
 }
 """Marker name -> constructor taking the optional ARG string."""
 
@@ -658,6 +831,33 @@ class EmulatorStats:
     faults_applied: int
     internal_errors: int
     responses_by_status: Mapping[int, int]
+    streams_started: int = 0
+    """Streamed answers whose status line and headers went out."""
+    streams_finished: int = 0
+    """Streamed answers carried out to their scripted end (a scripted cut counts)."""
+    streams_abandoned: int = 0
+    """Streamed answers the client went away from before their end (a write failed, or the
+    client closed while the emulator waited between events)."""
+    stream_events_written: int = 0
+    """SSE events (data-carrying, comments excluded) handed to the socket."""
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """One step of a streamed answer, as carried out (see :attr:`Emulator.stream_log`)."""
+
+    request_id: str
+    """The answer's ``x-request-id``."""
+    what: str
+    """The SSE event's type (``image_generation.partial_image``, ``image_generation.completed``,
+    ``error``) or one of: ``headers`` (status line and headers), ``comment``, ``[DONE]``,
+    ``end`` (terminating chunk), ``cut`` (closed mid-body by a fault), ``abandoned`` (the client
+    went away), ``stopped`` (:meth:`Emulator.stop` during the stream)."""
+    at: float
+    """``time.monotonic()`` just before the bytes were handed to the socket, or when the
+    outcome (cut, abandoned, stopped) was noticed."""
+    nbytes: int = 0
+    """Bytes of the SSE frame (chunk framing excluded)."""
 
 
 @dataclass
@@ -671,17 +871,50 @@ class _Counters:
     faults_applied: int = 0
     internal_errors: int = 0
     responses_by_status: dict[int, int] = field(default_factory=dict)
+    streams_started: int = 0
+    streams_finished: int = 0
+    streams_abandoned: int = 0
+    stream_events_written: int = 0
+
+
+@dataclass(frozen=True)
+class _Send:
+    """Stream step: write one SSE frame (or comment) as its own chunk."""
+
+    data: bytes
+    what: str
+    is_event: bool = True
+
+
+@dataclass(frozen=True)
+class _Pause:
+    """Stream step: wait, watching for the client going away and for stop()."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Hangup:
+    """Stream step: close mid-body (FIN, or RST with ``reset``)."""
+
+    reset: bool
+
+
+_StreamStep = _Send | _Pause | _Hangup
 
 
 @dataclass
 class _Reply:
-    """What the handler should do: send a response, or drop the connection."""
+    """What the handler should do: send a response, stream one, or drop the connection."""
 
     status: int = 200
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
     action: Literal["send", "reset", "close"] = "send"
+    stream: tuple[_StreamStep, ...] | None = None
+    """Set for a streamed answer: sent with chunked transfer encoding, one chunk per step."""
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -786,13 +1019,126 @@ def _blob_error(code: str, message: str, rid: str) -> bytes:
     ).encode()
 
 
-def _sse(events: Iterable[Mapping[str, Any]]) -> bytes:
-    """[API] ``event:``/``data:`` pairs."""
-    chunks = [
-        f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
-        for event in events
-    ]
-    return "".join(chunks).encode()
+# ============================================================================================
+# Streamed answers (pure): events -> SSE frames -> steps the handler carries out
+# ============================================================================================
+
+_PARTIAL: Final = "image_generation.partial_image"
+_COMPLETED: Final = "image_generation.completed"
+# Previews are lighter shades of the final colour (and tagged ``-partial-P``), so their bytes
+# never equal the final image's, whatever the output format.
+_PREVIEW_RGB: Final[tuple[tuple[int, int, int], ...]] = (
+    (0xB8, 0xCF, 0xE5),
+    (0x8A, 0xB2, 0xD9),
+    (0x5C, 0x96, 0xCC),
+)
+_AFTER_PARTIALS_KINDS: Final[frozenset[str]] = frozenset(
+    {"stream_cut", "stream_reset", "stream_error", "stream_error_flat"}
+)
+
+
+def _sse_frame(
+    data_lines: Sequence[str],
+    *,
+    event: str | None,
+    event_id: str | None = None,
+    retry_ms: int | None = None,
+    newline: str = "\n",
+    space: bool = True,
+) -> bytes:
+    """One SSE message (WHATWG HTML, server-sent events): field lines, then a blank line."""
+    lines: list[str] = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    if retry_ms is not None:
+        lines.append(f"retry: {retry_ms}")
+    prefix = "data: " if space else "data:"
+    lines.extend(prefix + line for line in data_lines)
+    return (newline.join(lines) + newline + newline).encode()
+
+
+def _spec_example_shape(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields (and key order) of the spec's streaming example [API]."""
+    if event["type"] == _PARTIAL:
+        return {key: event[key] for key in ("type", "b64_json", "partial_image_index")}
+    usage = event["usage"]
+    return {
+        "type": event["type"],
+        "b64_json": event["b64_json"],
+        "usage": {
+            "total_tokens": usage["total_tokens"],
+            "input_tokens": usage["input_tokens"],
+            "output_tokens": usage["output_tokens"],
+            "input_tokens_details": usage["input_tokens_details"],
+        },
+    }
+
+
+def _interruption_point(events: Sequence[Mapping[str, Any]], partials: int) -> int:
+    """Index of the event before which "after ``partials`` partial events" falls: right after
+    the K-th partial, or at the first completed event if fewer partials precede it."""
+    seen = 0
+    for position, event in enumerate(events):
+        if seen >= partials or event["type"] == _COMPLETED:
+            return position
+        seen += event["type"] == _PARTIAL
+    return len(events)
+
+
+def _stream_steps(
+    events: Sequence[Mapping[str, Any]], fault: Fault | None, interval_s: float, rid: str
+) -> list[_StreamStep]:
+    """Frame ``events`` as the fault (if any) scripts it, each preceded by ``interval_s``."""
+    kind = fault.kind if fault is not None else None
+    quirks = kind == "stream_quirks"
+    stop_at = (
+        _interruption_point(events, fault.count) if fault and kind in _AFTER_PARTIALS_KINDS else -1
+    )
+    stall_at = _interruption_point(events, 1) if fault and kind == "stream_stall" else -1
+    steps: list[_StreamStep] = []
+
+    def gap(first: bool) -> None:
+        if not quirks or first:
+            steps.extend([_Pause(interval_s)] if interval_s > 0 else [])
+            return
+        half = [_Pause(interval_s / 2)] if interval_s > 0 else []
+        steps.extend([*half, _Send(b": keep-alive\r\n\r\n", "comment", is_event=False), *half])
+
+    for position, event in enumerate(events):
+        if position == stall_at and fault is not None:
+            steps.append(_Pause(fault.seconds))
+        if position == stop_at:
+            break
+        gap(first=position == 0)
+        text = json.dumps(event, separators=(",", ":"))
+        if kind == "invalid_json" and event["type"] == _COMPLETED:
+            text = text[: len(text) // 2]
+        if quirks:
+            pretty = position == 0 or event["type"] == _COMPLETED
+            frame = _sse_frame(
+                json.dumps(event, indent=2).splitlines() if pretty else [text],
+                event=event["type"],
+                event_id=f"{rid}-{position}",
+                retry_ms=3000 if position == 0 else None,
+                newline="\r\n",
+                space=event["type"] == _COMPLETED,
+            )
+        else:
+            frame = _sse_frame([text], event=event["type"])
+        steps.append(_Send(frame, event["type"]))
+    if stop_at >= 0 and fault is not None:
+        if kind in ("stream_cut", "stream_reset"):
+            steps.append(_Hangup(reset=kind == "stream_reset"))
+            return steps
+        gap(first=stop_at == 0)
+        named = "error" if kind == "stream_error" else None
+        steps.append(_Send(_sse_frame([fault.body.decode()], event=named), "error"))
+    if quirks:
+        gap(first=not events)
+        steps.append(_Send(b"data: [DONE]\r\n\r\n", "[DONE]"))
+    return steps
 
 
 # ============================================================================================
@@ -917,6 +1263,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.action != "send":
             self._drop(reset=reply.action == "reset")
             return
+        if reply.stream is not None:
+            self._write_stream(reply, reply.stream)
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -927,6 +1276,57 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         except OSError:  # client gave up (read_timeout tests, resets)
             self.close_connection = True
+
+    def _write_stream(self, reply: _Reply, steps: Sequence[_StreamStep]) -> None:
+        """Chunked transfer encoding, one chunk per write: with Nagle off each SSE frame leaves
+        at once, so the client sees events arrive one by one."""
+        emulator, rid = self._emulator, reply.request_id
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Transfer-Encoding", "chunked")
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            emulator._log_stream(rid, "headers")
+            self.end_headers()
+        except OSError:
+            self._end_stream(rid, emulator._gone_or_stopped())
+            return
+        emulator._count_stream("streams_started")
+        for step in steps:
+            if isinstance(step, _Pause):
+                state = emulator._wait_on_client(self.connection, step.seconds)
+                if state != "ok":
+                    self._end_stream(rid, state)
+                    return
+            elif isinstance(step, _Hangup):
+                emulator._log_stream(rid, "cut")
+                emulator._count_stream("streams_finished")
+                self._drop(reset=step.reset)
+                return
+            else:
+                emulator._log_stream(rid, step.what, len(step.data))
+                try:
+                    self.wfile.write(b"%x\r\n%b\r\n" % (len(step.data), step.data))
+                except OSError:
+                    self._end_stream(rid, emulator._gone_or_stopped())
+                    return
+                if step.is_event:
+                    emulator._count_stream("stream_events_written")
+        emulator._log_stream(rid, "end")
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self._end_stream(rid, emulator._gone_or_stopped())
+            return
+        emulator._count_stream("streams_finished")
+
+    def _end_stream(self, rid: str, state: Literal["gone", "stopped"]) -> None:
+        """The client went away (or the emulator is stopping): record it, close."""
+        self._emulator._log_stream(rid, "abandoned" if state == "gone" else "stopped")
+        if state == "gone":
+            self._emulator._count_stream("streams_abandoned")
+        self._drop(reset=False)
 
     def _drop(self, *, reset: bool) -> None:
         """Close without answering; with ``reset`` the peer sees ECONNRESET."""
@@ -952,7 +1352,8 @@ class Emulator:
     Knobs: ``latency_s`` (sleep before each successful generation), ``faults`` (FIFO list of
     :class:`Fault`, one consumed per authenticated generation request), ``image_bytes`` (pad
     PNGs to ~N bytes), ``record_bodies``, ``url_ttl_s``, ``shut_down_models`` (ids answered
-    with 404 ``model_not_found``), ``api_key``.
+    with 404 ``model_not_found``), ``api_key``, ``stream_interval_s`` (seconds before each
+    event of a streamed answer; a fault's ``interval_s`` overrides it per request).
     """
 
     def __init__(
@@ -969,6 +1370,7 @@ class Emulator:
         idle_timeout_s: float = 30.0,
         url_ttl_s: float = 3600.0,
         shut_down_models: Iterable[str] = (),
+        stream_interval_s: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.deployments: dict[str, str] = dict(deployments or {})
@@ -978,6 +1380,7 @@ class Emulator:
         self.url_ttl_s = url_ttl_s
         self.shut_down_models: set[str] = set(shut_down_models)
         self.idle_timeout_s = idle_timeout_s
+        self.stream_interval_s = stream_interval_s
         self.faults: list[Fault] = []
         self._port = port
         self._max_lifetime_s = max_lifetime_s
@@ -987,6 +1390,7 @@ class Emulator:
         self._counters = _Counters()
         self._received: deque[ReceivedRequest] = deque(maxlen=max_recorded)
         self._errors: deque[str] = deque(maxlen=100)
+        self._stream_log: deque[StreamRecord] = deque(maxlen=max_recorded)
         self._files: OrderedDict[str, _StoredFile] = OrderedDict()
         self._files_bytes = 0
         self._connections: set[socket.socket] = set()
@@ -1088,6 +1492,10 @@ class Emulator:
                 faults_applied=c.faults_applied,
                 internal_errors=c.internal_errors,
                 responses_by_status=dict(c.responses_by_status),
+                streams_started=c.streams_started,
+                streams_finished=c.streams_finished,
+                streams_abandoned=c.streams_abandoned,
+                stream_events_written=c.stream_events_written,
             )
 
     def reset(self) -> None:
@@ -1104,6 +1512,7 @@ class Emulator:
             self._counters = _Counters(open_connections=open_now, peak_connections=open_now)
             self._received.clear()
             self._errors.clear()
+            self._stream_log.clear()
 
     @property
     def open_connections(self) -> int:
@@ -1119,6 +1528,12 @@ class Emulator:
     def received_bodies(self) -> list[dict[str, Any]]:
         """Effective bodies of the last ``max_recorded`` generation requests."""
         return [request.effective_body for request in self.received_requests]
+
+    @property
+    def stream_log(self) -> list[StreamRecord]:
+        """What the streamed answers did and when, oldest first (last ``max_recorded``)."""
+        with self._lock:
+            return list(self._stream_log)
 
     @property
     def internal_errors(self) -> list[str]:
@@ -1149,6 +1564,46 @@ class Emulator:
             self._counters.internal_errors += 1
             self._errors.append(text)
 
+    def _log_stream(self, rid: str, what: str, nbytes: int = 0) -> None:
+        record = StreamRecord(rid, what, time.monotonic(), nbytes)
+        with self._lock:
+            self._stream_log.append(record)
+
+    def _count_stream(
+        self,
+        counter: Literal[
+            "streams_started", "streams_finished", "streams_abandoned", "stream_events_written"
+        ],
+    ) -> None:
+        with self._lock:
+            setattr(self._counters, counter, getattr(self._counters, counter) + 1)
+
+    def _gone_or_stopped(self) -> Literal["gone", "stopped"]:
+        """Why a stream write failed: stop() cut the connection, or the client left."""
+        return "stopped" if self._stop_event.is_set() else "gone"
+
+    def _wait_on_client(
+        self, conn: socket.socket, seconds: float
+    ) -> Literal["ok", "gone", "stopped"]:
+        """Wait between stream events, noticing at once a client that closes (its socket turns
+        readable at EOF: the request was read whole, so nothing else is expected) and stop()
+        (which shuts every connection down)."""
+        deadline = time.monotonic() + seconds
+        with selectors.DefaultSelector() as selector:
+            selector.register(conn, selectors.EVENT_READ)
+            while True:
+                if self._stop_event.is_set():
+                    return "stopped"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "ok"
+                if not selector.select(min(remaining, 0.25)):
+                    continue
+                if _peer_closed(conn):
+                    return self._gone_or_stopped()
+                # Bytes from the client mid-stream (a pipelined request): just wait.
+                return "stopped" if self._stop_event.wait(max(0.0, remaining)) else "ok"
+
     def _sleep(self, seconds: float) -> None:
         """Interruptible by :meth:`stop`, so a sleeping handler never outlives the server."""
         if seconds > 0:
@@ -1165,6 +1620,7 @@ class Emulator:
             self._note_internal_error(traceback.format_exc())
             reply = _json_reply(500, _openai_error("emulator bug", type_="server_error"))
         reply.body = reply.body.replace(b"{request_id}", rid.encode())
+        reply.request_id = rid
         elapsed_ms = str(int((time.monotonic() - started) * 1000))
         reply.headers[:0] = [
             ("x-request-id", rid),
@@ -1365,8 +1821,9 @@ class Emulator:
         width, height = _resolved_dims(family, body.get("size"))
         output_format = str(body.get("output_format") or "png") if gpt else "png"
         transparent = gpt and body.get("background") == "transparent"
-        if gpt and body.get("stream") is True:
-            return self._stream(body, n, width, height, output_format, transparent, rid)
+        kind = fault.kind if fault is not None else None
+        if gpt and body.get("stream") is True and kind != "stream_ignored":
+            return self._stream(body, n, (width, height), output_format, transparent, rid, fault)
         count = _image_count(n, fault)
         images = [
             encode_image(
@@ -1379,7 +1836,6 @@ class Emulator:
             )
             for i in range(count)
         ]
-        kind = fault.kind if fault is not None else None
         as_url = kind == "url_instead_of_b64" or (
             not gpt and body.get("response_format") != "b64_json"
         )
@@ -1447,26 +1903,50 @@ class Emulator:
         self,
         body: Mapping[str, Any],
         n: int,
-        width: int,
-        height: int,
+        dims: tuple[int, int],
         output_format: str,
         transparent: bool,
         rid: str,
+        fault: Fault | None,
     ) -> _Reply:
-        """[API] ``stream: true``: partial_image events then one completed event per image."""
-        created = int(time.time())
+        """[API] ``stream: true``: per image, ``partial_images`` preview events then one
+        completed event. The events carry no image index, so with n > 1 the images follow one
+        another. Previews have the final image's size but other bytes (a lighter colour, a
+        ``-partial-P`` tag). ``empty_data``/``fewer_images`` drop images, ``truncated_base64``
+        cuts the completed ``b64_json`` and ``invalid_json`` the completed event's JSON."""
+        width, height = dims
         quality = _resolved_quality(body.get("quality"), n)
         common = {
-            "created_at": created,
+            "created_at": int(time.time()),
             "size": f"{width}x{height}",
             "quality": quality,
             "background": "transparent" if transparent else "opaque",
             "output_format": output_format,
         }
         usage = _usage(str(body["prompt"]), 1, quality, width, height)
-        usage.pop("output_tokens_details")
+        usage.pop("output_tokens_details")  # [API] ImagesUsage: not in the streamed usage
+        partials = int(body.get("partial_images") or 0)
+        count = _image_count(n, fault)
+        truncate = fault is not None and fault.kind == "truncated_base64"
         events: list[dict[str, Any]] = []
-        for i in range(n):
+        for i in range(count):
+            for p in range(partials):
+                preview = encode_image(
+                    output_format,
+                    width,
+                    height,
+                    transparent=transparent,
+                    tag=f"{rid}-{i}-partial-{p}",
+                    rgb=_PREVIEW_RGB[p % len(_PREVIEW_RGB)],
+                )
+                events.append(
+                    {
+                        "type": _PARTIAL,
+                        "b64_json": base64.b64encode(preview).decode("ascii"),
+                        **common,
+                        "partial_image_index": p,
+                    }
+                )
             image = encode_image(
                 output_format,
                 width,
@@ -1476,26 +1956,32 @@ class Emulator:
                 pad_to_bytes=self.image_bytes,
             )
             encoded = base64.b64encode(image).decode("ascii")
-            events.extend(
-                {
-                    "type": "image_generation.partial_image",
-                    "b64_json": encoded,
-                    **common,
-                    "partial_image_index": p,
-                }
-                for p in range(int(body.get("partial_images") or 0))
-            )
-            events.append(
-                {
-                    "type": "image_generation.completed",
-                    "b64_json": encoded,
-                    **common,
-                    "usage": usage,
-                }
-            )
+            if truncate:
+                encoded = encoded[: (len(encoded) // 2) | 1]  # odd length: never valid base64
+            events.append({"type": _COMPLETED, "b64_json": encoded, **common, "usage": usage})
+        if fault is not None and fault.kind == "stream_spec_example":
+            events = [_spec_example_shape(event) for event in events]
         with self._lock:
-            self._counters.images_produced += n
-        return _Reply(200, _sse(events), "text/event-stream; charset=utf-8")
+            self._counters.images_produced += count
+        interval = self.stream_interval_s
+        if fault is not None and fault.interval_s is not None:
+            interval = fault.interval_s
+        return _Reply(
+            200,
+            content_type="text/event-stream; charset=utf-8",
+            headers=[("Cache-Control", "no-cache")],
+            stream=tuple(_stream_steps(events, fault, interval, rid)),
+        )
+
+
+def _peer_closed(conn: socket.socket) -> bool:
+    """True when a readable socket is at EOF or broken (not merely holding data)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError, TimeoutError):
+        return False
+    except OSError:
+        return True
 
 
 def _parse_object(raw: bytes) -> dict[str, Any] | None:
@@ -1538,6 +2024,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per generation")
     parser.add_argument("--image-bytes", type=int, default=None, help="pad PNGs to ~N bytes")
     parser.add_argument(
+        "--stream-interval", type=float, default=0.0, help="seconds before each streamed event"
+    )
+    parser.add_argument(
         "--deployment",
         type=_parse_deployment,
         action="append",
@@ -1551,6 +2040,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         latency_s=args.latency,
         image_bytes=args.image_bytes,
+        stream_interval_s=args.stream_interval,
         deployments=dict(args.deployment),
         max_lifetime_s=args.seconds + 1.0,
     )
