@@ -23,6 +23,12 @@ Why it looks like this:
 * Bodies are capped: a generation answer at :data:`DEFAULT_MAX_RESPONSE_BYTES`, a download
   at the caller's ``max_bytes``, an error page at 64 KiB, each checked against
   ``Content-Length`` first and counted while streaming, never read whole into memory first.
+* A request with ``stream: true`` may be answered with server-sent events: they are parsed as
+  they arrive (:mod:`~langchain_imagegen.stream_events`), each preview is handed to the
+  caller's ``on_stream`` at once and dropped, and only the event being received is buffered
+  (under the same cap). A server that ignores ``stream`` and answers JSON is read as usual.
+  Retries apply as before; when an attempt that had sent previews is retried, the caller is
+  told (:class:`StreamRestarted`) before the image starts over.
 * One lazily created ``httpx.Client`` and one ``httpx.AsyncClient`` per event loop (an
   ``AsyncClient``'s connections belong to the loop that opened them), pooled for 100+
   concurrent requests, so a call costs a dict copy and a POST, not a TLS handshake.
@@ -49,7 +55,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -69,9 +75,17 @@ from langchain_imagegen.errors import (
 )
 from langchain_imagegen.response import ImagesResponse, parse_images_response
 from langchain_imagegen.retry import RetryPolicy, is_retryable_error, next_delay
+from langchain_imagegen.stream_events import ImageStream, PartialImage
 from langchain_imagegen.watchdog import WATCHDOG
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "ImagesClient"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_TIMEOUT",
+    "ImagesClient",
+    "StreamEvent",
+    "StreamRestarted",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 #: Enough connections for 100 concurrent generations plus downloads. Only 20 are kept idle
@@ -101,6 +115,25 @@ _TIMEOUT_PHASE: dict[type[Exception], str] = {
 }
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class StreamRestarted:
+    """A streamed attempt failed after sending previews and the image starts over: the
+    previews already announced belong to an image that will not be finished."""
+
+    attempt: int
+    """The attempt starting now (2 for the first retry)."""
+    previews: int
+    """How many previews the failed attempt had sent."""
+    reason: str
+    """Why it failed (the error's message)."""
+
+
+StreamEvent = PartialImage | StreamRestarted
+"""What a streamed generation hands to ``on_stream``, as it happens."""
+SyncStreamSink = Callable[[StreamEvent], None]
+AsyncStreamSink = Callable[[StreamEvent], Awaitable[None]]
 
 
 def _user_agent() -> str:
@@ -135,7 +168,9 @@ class _Wait:
 @dataclass(slots=True)
 class _Exchange:
     """Send one request and read its body: at most ``limit`` bytes of a 2xx, 64 KiB of an
-    error, all before ``deadline``."""
+    error, all before ``deadline``. With ``stream``, an event-stream answer is parsed as it
+    arrives, never buffered whole; the driver counts the previews it passed on in
+    ``previews`` (so the flow knows, whatever the outcome, whether a retry starts over)."""
 
     method: str
     url: httpx.URL
@@ -144,6 +179,15 @@ class _Exchange:
     limit: int
     deadline: float
     follow_redirects: bool = False
+    stream: bool = False
+    previews: int = 0
+
+
+@dataclass(frozen=True)
+class _Notify:
+    """Tell the caller's ``on_stream`` something."""
+
+    event: StreamEvent
 
 
 @dataclass(slots=True)
@@ -153,6 +197,8 @@ class _Received:
     too_large: bool  # a 2xx body over the limit: abandoned, ``content`` is incomplete
     declared: int | None  # Content-Length, if the server sent one
     read_headers: Mapping[str, str]  # those of ``_READ_HEADERS`` the response has
+    stream: ImageStream | None = None  # an event stream, parsed (``content`` is empty)
+    stream_error: APIError | None = None  # an error event ended the stream
 
 
 class _DeadlinePassed:
@@ -161,13 +207,14 @@ class _DeadlinePassed:
 
 _DEADLINE_PASSED = _DeadlinePassed()
 
-_Step = _Authorize | _Wait | _Exchange
+_Step = _Authorize | _Wait | _Exchange | _Notify
 _Outcome = _Received | httpx.RequestError | _DeadlinePassed
 _Flow = Generator[_Step, Any, _T]
 
 
 class _BodyReader:
-    """Collects a streamed body under a size cap and the call's deadline (sync and async)."""
+    """Collects a streamed body under a size cap and the call's deadline (sync and async);
+    an event stream is parsed instead of collected, its previews queued in ``previews``."""
 
     def __init__(
         self, response: httpx.Response, step: _Exchange, clock: Callable[[], float]
@@ -183,6 +230,15 @@ class _BodyReader:
         self.buffer = bytearray()
         self.too_large = self.success and self.declared is not None and self.declared > self.limit
         self.late = False
+        self.stream: ImageStream | None = None
+        self.stream_error: APIError | None = None
+        self.previews: list[PartialImage] = []
+        content_type = response.headers.get("content-type", "") if step.stream else ""
+        if self.success and content_type.lower().startswith("text/event-stream"):
+            # Previews and the final image add up past any one image: the cap applies to
+            # what is buffered at a time, one event, not to the whole stream.
+            self.stream = ImageStream(response.status_code, self.read_headers)
+            self.too_large = False
 
     @property
     def wants_body(self) -> bool:
@@ -190,6 +246,8 @@ class _BodyReader:
 
     def take(self, chunk: bytes) -> bool:
         """Keep ``chunk``; whether to read on."""
+        if self.stream is not None:
+            return self._parse(chunk, self.stream)
         self.buffer += chunk
         if len(self.buffer) > self.limit:
             if self.success:
@@ -204,11 +262,31 @@ class _BodyReader:
             return False
         return True
 
+    def _parse(self, chunk: bytes, stream: ImageStream) -> bool:
+        try:
+            self.previews += stream.feed(chunk)
+        except APIError as error:  # an error event: the stream says it failed
+            self.stream_error = error
+            return False
+        if stream.buffered > self.limit:
+            self.too_large = True
+            return False
+        if self.clock() >= self.deadline:
+            self.late = True
+            return False
+        return True
+
     def outcome(self) -> _Received | _DeadlinePassed:
         if self.late:
             return _DEADLINE_PASSED
         return _Received(
-            self.response, bytes(self.buffer), self.too_large, self.declared, self.read_headers
+            self.response,
+            bytes(self.buffer),
+            self.too_large,
+            self.declared,
+            self.read_headers,
+            self.stream,
+            self.stream_error,
         )
 
 
@@ -389,19 +467,32 @@ class ImagesClient:
 
     # -- public calls ------------------------------------------------------------------------
 
-    def generate(self, body: dict[str, Any], *, deadline: float | None = None) -> ImagesResponse:
+    def generate(
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_stream: SyncStreamSink | None = None,
+    ) -> ImagesResponse:
         """POST ``body``; retry retryable failures; return the parsed images or raise.
 
         ``deadline`` (on :meth:`clock`; default :meth:`deadline`) bounds every attempt, wait
-        and body read; when it passes, :class:`APITimeoutError` is raised.
+        and body read; when it passes, :class:`APITimeoutError` is raised. When ``body`` has
+        ``stream: true``, each preview (:class:`~langchain_imagegen.stream_events.
+        PartialImage`) and each restart (:class:`StreamRestarted`) is passed to
+        ``on_stream`` as it happens; the final image is returned as usual.
         """
-        return self._run(self._generation(body, deadline))
+        return self._run(self._generation(body, deadline), on_stream)
 
     async def agenerate(
-        self, body: dict[str, Any], *, deadline: float | None = None
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_stream: AsyncStreamSink | None = None,
     ) -> ImagesResponse:
-        """Async :meth:`generate`."""
-        return await self._arun(self._generation(body, deadline))
+        """Async :meth:`generate`; ``on_stream`` is awaited."""
+        return await self._arun(self._generation(body, deadline), on_stream)
 
     def download(
         self, url: str, *, max_bytes: int, deadline: float | None = None
@@ -427,12 +518,20 @@ class ImagesClient:
         started = self._clock()
         deadline = started + self._retry.total_budget if deadline is None else deadline
         content = _encode(body)
+        streaming = body.get("stream") is True
         headers = yield _AUTHORIZE  # no credential: raise before anything is sent
         attempt = 1
         while True:
-            outcome = yield _Exchange(
-                "POST", self._url, headers, content, self._max_response_bytes, deadline
+            exchange = _Exchange(
+                "POST",
+                self._url,
+                headers,
+                content,
+                self._max_response_bytes,
+                deadline,
+                stream=streaming,
             )
+            outcome = yield exchange
             response_headers = _NO_HEADERS
             if isinstance(outcome, _DeadlinePassed):
                 raise self._deadline_error(f"no usable answer from {self._url.host}", attempt)
@@ -450,6 +549,9 @@ class ImagesClient:
                 raise self._scrubbed(failure, headers)
             yield _Wait(delay)
             attempt += 1
+            if exchange.previews:
+                reason = self._scrubbed(failure, headers).message
+                yield _Notify(StreamRestarted(attempt, exchange.previews, reason))
             if self._refresh_token:
                 headers = yield _AUTHORIZE
 
@@ -494,7 +596,7 @@ class ImagesClient:
 
     # -- the drivers: how, sync and async ---------------------------------------------------
 
-    def _run(self, flow: _Flow[_T]) -> _T:
+    def _run(self, flow: _Flow[_T], on_stream: SyncStreamSink | None = None) -> _T:
         client = self._sync_client()
         outcome: Any = None
         while True:
@@ -502,15 +604,18 @@ class ImagesClient:
                 step = flow.send(outcome)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            outcome = None
             if isinstance(step, _Exchange):
-                outcome = self._exchange(client, step)
+                outcome = self._exchange(client, step, on_stream)
             elif isinstance(step, _Wait):
                 self._sleep(step.seconds)
-                outcome = None
+            elif isinstance(step, _Notify):
+                if on_stream is not None:
+                    on_stream(step.event)
             else:
                 outcome = self._headers(self._endpoint.headers())
 
-    async def _arun(self, flow: _Flow[_T]) -> _T:
+    async def _arun(self, flow: _Flow[_T], on_stream: AsyncStreamSink | None = None) -> _T:
         client: httpx.AsyncClient | None = None
         outcome: Any = None
         while True:
@@ -518,16 +623,21 @@ class ImagesClient:
                 step = flow.send(outcome)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            outcome = None
             if isinstance(step, _Exchange):
                 client = client or await self._async_client()
-                outcome = await self._aexchange(client, step)
+                outcome = await self._aexchange(client, step, on_stream)
             elif isinstance(step, _Wait):
                 await self._asleep(step.seconds)
-                outcome = None
+            elif isinstance(step, _Notify):
+                if on_stream is not None:
+                    await on_stream(step.event)
             else:
                 outcome = self._headers(await self._endpoint.aheaders())
 
-    def _exchange(self, client: httpx.Client, step: _Exchange) -> _Outcome:
+    def _exchange(
+        self, client: httpx.Client, step: _Exchange, on_stream: SyncStreamSink | None
+    ) -> _Outcome:
         remaining = step.deadline - self._clock()
         if remaining <= 0:
             return _DEADLINE_PASSED
@@ -548,6 +658,10 @@ class ImagesClient:
                     for chunk in response.iter_bytes():
                         if not reader.take(chunk):
                             break
+                        for preview in _drain(reader.previews):
+                            step.previews += 1
+                            if on_stream is not None:
+                                on_stream(preview)
             finally:
                 # Released before the connection can go back to the pool, where another
                 # request might pick it up: the watchdog never touches a pooled socket.
@@ -557,7 +671,9 @@ class ImagesClient:
             return _DEADLINE_PASSED if fired else self._unless_deadline(exc, remaining)
         return reader.outcome()
 
-    async def _aexchange(self, client: httpx.AsyncClient, step: _Exchange) -> _Outcome:
+    async def _aexchange(
+        self, client: httpx.AsyncClient, step: _Exchange, on_stream: AsyncStreamSink | None
+    ) -> _Outcome:
         remaining = step.deadline - self._clock()
         if remaining <= 0:
             return _DEADLINE_PASSED
@@ -579,6 +695,10 @@ class ImagesClient:
                     async for chunk in response.aiter_bytes():
                         if not reader.take(chunk):
                             break
+                        for preview in _drain(reader.previews):
+                            step.previews += 1
+                            if on_stream is not None:
+                                await on_stream(preview)
             finally:
                 await response.aclose()
             return reader.outcome()
@@ -627,6 +747,8 @@ class ImagesClient:
         status = response.status_code
         if not response.is_success:
             return error_from_response(status, received.content, response.headers)
+        if received.stream_error is not None:
+            return received.stream_error
         if received.too_large:
             size = f"{received.declared} bytes" if received.declared is not None else "more"
             return MalformedResponseError(
@@ -636,6 +758,8 @@ class ImagesClient:
                 request_id=request_id_from(received.read_headers),
             )
         try:
+            if received.stream is not None:
+                return received.stream.finish(attempts=attempt, elapsed_s=elapsed)
             return parse_images_response(
                 status,
                 received.content,
@@ -707,6 +831,12 @@ class ImagesClient:
                 f"the response from {self._url.host} could not be decoded: {exc}"
             )
         return APIConnectionError(f"the request to {self._url.host} failed: {type(exc).__name__}")
+
+
+def _drain(queue: list[PartialImage]) -> Iterator[PartialImage]:
+    """Take the queued previews, oldest first, so none is held once it is handed on."""
+    while queue:
+        yield queue.pop(0)
 
 
 def _watch(response: httpx.Response, seconds: float) -> object | None:

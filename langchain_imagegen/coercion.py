@@ -157,7 +157,7 @@ _NUMBER_WORDS = _synonyms(
 )
 _TRANSPARENT_FORMATS = ("png", "webp")  # docs/models.md#gpt-image-1-family
 _SIZE_HINT_KEYS = ("aspect_ratio", "width", "height", "resolution")
-_NOT_STREAMED = "this tool returns finished images; streaming is not used"
+_NOT_STREAMED = "streaming is the tool's partial_images setting, not a request parameter"
 # A prompt made only of whitespace and characters that render as nothing is blank. A match
 # stops at the first visible character, so a long prompt is not copied to find that out.
 _BLANK = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]*")
@@ -495,6 +495,33 @@ class _Coercer:
         if value not in (False, 0):
             self.drop(field, value, _NOT_STREAMED)
 
+    def stream(self, partial_images: int) -> None:
+        """Ask for ``partial_images`` streamed previews, as far as the model streams."""
+        if isinstance(partial_images, bool) or not isinstance(partial_images, int):
+            raise InvalidArgumentError(
+                f"partial_images must be a whole number from 0 to 3, got {partial_images!r}"
+            )
+        if partial_images <= 0:
+            return
+        most = self.profile.max_partial_images
+        if most == 0:
+            self.adjust(
+                "partial_images",
+                partial_images,
+                0,
+                f"{self.profile.name} does not stream previews; the finished images come as usual",
+            )
+            return
+        if partial_images > most:
+            self.adjust(
+                "partial_images",
+                partial_images,
+                most,
+                f"{self.profile.name} streams at most {most} previews per image",
+            )
+        self.body["stream"] = True
+        self.body["partial_images"] = min(partial_images, most)
+
     # --- cross-field rules ----------------------------------------------------------------
 
     def fix_transparency(self) -> None:
@@ -545,19 +572,24 @@ class _Coercer:
             self.adjust("n", value, granted, why)
         elif isinstance(value, float | str) and _as_float(value) != granted:
             self.adjust("n", value, granted, "n is a whole number of images")
-        per_request = self.profile.max_images_per_request
+        streamed = "stream" in self.body
+        per_request = 1 if streamed else self.profile.max_images_per_request
         if granted <= per_request:
             return [granted]
         calls = -(-granted // per_request)
         counts = [per_request] * (granted // per_request)
         if granted % per_request:
             counts.append(granted % per_request)
+        why = (
+            "a streamed request makes 1 image (stream events carry no image index)"
+            if streamed
+            else f"{self.profile.name} makes at most {_images(per_request)} per request"
+        )
         self.adjust(
             "n",
             granted,
             counts[0] if len(set(counts)) == 1 else counts,
-            f"{self.profile.name} makes at most {_images(per_request)} per request, so "
-            f"the {granted} images are requested in {calls} parallel requests",
+            f"{why}, so the {granted} images are requested in {calls} parallel requests",
         )
         return counts
 
@@ -612,6 +644,7 @@ def coerce_params(
     *,
     max_images: int | None = None,
     fixed: Mapping[str, Any] | None = None,
+    partial_images: int = 0,
 ) -> CoercionResult:
     """Make the LLM's ``proposed`` arguments, and the developer's ``fixed`` ones, valid for
     ``model``.
@@ -625,7 +658,10 @@ def coerce_params(
     schemas send null for unused fields). Every string, nested ones included, is made
     sendable as UTF-8 first. ``max_images`` caps the images one call may produce (default:
     the profile's ``max_images``); above the model's per-request limit the images are split
-    over requests.
+    over requests. ``partial_images`` (1 to the model's ``max_partial_images``) asks for
+    streamed previews: each body then carries ``stream`` and ``partial_images`` and one
+    image (stream events carry no image index, so several images are several requests); a
+    model that does not stream gets no stream fields, and the change is reported.
 
     Returns the JSON bodies exactly as they will be POSTed (one per HTTP call, their image
     counts summing to the images granted) and one :class:`Adjustment` per change.
@@ -665,6 +701,7 @@ def coerce_params(
     if size_hint:
         coercer.size_hint(size_hint, values.get("size"))
     coercer.fix_transparency()
+    coercer.stream(partial_images)
     counts = coercer.count(values.get("n"))
     # Sanitising is reported for values that were sent; a dropped value's drop says it all.
     changes = [c for k, c in proposal_changes.items() if k not in developer]

@@ -9,11 +9,19 @@ bytes outlive their own save.
 
 What a response yields, what a failure costs and when the call fails is decided once, in
 :class:`_Call`; the sync and async methods of :class:`ImageGenerator` only do the I/O.
+
+A streamed request (``stream: true``) hands over previews as they arrive: each is saved
+(named ``preview-<hash>``, never listed among the images) and announced as a ``partial``
+event with where it was saved; a stream that is retried after previews is announced as
+``restarted``. A preview that cannot be saved is announced with its error and costs nothing
+else. Events from fan-out threads run in a copy of the caller's context, so LangChain's and
+LangGraph's context-bound event dispatch works there too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import functools
 import hashlib
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, TypeVar
 from urllib.parse import unquote_plus
 
-from langchain_imagegen.client import ImagesClient
+from langchain_imagegen.client import ImagesClient, StreamEvent, StreamRestarted
 from langchain_imagegen.coercion import CoercionResult
 from langchain_imagegen.errors import (
     APIError,
@@ -39,11 +47,13 @@ from langchain_imagegen.errors import (
 from langchain_imagegen.response import ImagesResponse
 from langchain_imagegen.result import AdjustmentRecord, GeneratedImage, ImageGenerationResult
 from langchain_imagegen.storage import ImageStoreBase, SavedImage, decode_b64_image
+from langchain_imagegen.stream_events import PartialImage
 
 __all__ = ["AsyncEventSink", "EventSink", "ImageGenerator"]
 
 EventSink = Callable[[str, dict[str, Any]], None]
-"""Receives progress: ``(stage, data)`` with stage ``requested``, ``received`` or ``saved``."""
+"""Receives progress: ``(stage, data)`` with stage ``requested``, ``partial`` (a streamed
+preview), ``restarted`` (a streamed image starting over), ``received`` or ``saved``."""
 AsyncEventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 _UNSAVED = (StorageError, CorruptImageError)
@@ -271,6 +281,31 @@ class _Call:
         )
 
 
+def _streams(body: dict[str, Any]) -> bool:
+    return body.get("stream") is True
+
+
+def _location(saved: SavedImage) -> dict[str, Any]:
+    """Where a preview is: its local ``path`` or its storage ``uri`` (never a signed link:
+    events go to tracers)."""
+    if saved.path is not None:
+        return {"path": str(saved.path), "uri": saved.uri}
+    return {"uri": saved.uri}
+
+
+def _preview_metadata(call: _Call, index: int) -> dict[str, str]:
+    return {**call.metadata(index), "preview": "true"}
+
+
+def _restarted_event(index: int, event: StreamRestarted) -> dict[str, Any]:
+    return {
+        "request_index": index,
+        "attempt": event.attempt,
+        "previews_discarded": event.previews,
+        "reason": event.reason,
+    }
+
+
 def _saved_event(index: int, image: GeneratedImage | None) -> dict[str, Any] | None:
     """Where an image was stored: its local ``path`` or its storage ``uri`` (never a signed
     link: events go to tracers)."""
@@ -311,7 +346,11 @@ class _DaemonThreads(Generic[_T]):
                 self._outcomes.put(exc)
 
         name = f"{self._name}-{self._started}"
-        threading.Thread(target=run, name=name, daemon=True).start()
+        # The caller's context (LangChain's run config, LangGraph's stream writer) goes with
+        # the work: events sent from the thread reach the same listeners. A copy each: one
+        # context cannot be entered by two threads at once.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(run,), name=name, daemon=True).start()
         self._started += 1
 
     def outcomes(self) -> Iterator[_T]:
@@ -379,7 +418,7 @@ class ImageGenerator:
             for data in call.requested():
                 on_event("requested", data)
         count = len(plan.requests)
-        send = functools.partial(self._send, call)
+        send = functools.partial(self._send, call, emit)
         outcomes = iter([send(0)]) if count == 1 else _in_daemon_threads(send, count)
         uploading: list[tuple[int, Callable[[], list[GeneratedImage | ImageGenError]]]] = []
         for sent in outcomes:
@@ -399,12 +438,33 @@ class ImageGenerator:
                     emit("saved", saved)
         return call.finish()
 
-    def _send(self, call: _Call, index: int) -> _Sent:
+    def _send(self, call: _Call, emit: EventSink, index: int) -> _Sent:
+        body = call.plan.requests[index]
+
+        def on_stream(event: StreamEvent) -> None:
+            if isinstance(event, StreamRestarted):
+                emit("restarted", _restarted_event(index, event))
+                return
+            emit("partial", self._keep_preview(call, index, event))
+
         try:
-            body = call.plan.requests[index]
-            return _Sent(index, self.client.generate(body, deadline=call.deadline))
+            answer = self.client.generate(
+                body, deadline=call.deadline, on_stream=on_stream if _streams(body) else None
+            )
+            return _Sent(index, answer)
         except ImageGenError as error:
             return _Sent(index, error)
+
+    def _keep_preview(self, call: _Call, index: int, preview: PartialImage) -> dict[str, Any]:
+        """Save one preview; the ``partial`` event saying where (or why it is not saved)."""
+        event: dict[str, Any] = {"request_index": index, "partial_index": preview.index}
+        try:
+            data = decode_b64_image(preview.b64_json)
+            metadata = _preview_metadata(call, index) if self.store.is_remote else None
+            saved = self.store.save(data, metadata=metadata, preview=True)
+        except _UNSAVED as error:
+            return {**event, "error": str(error)}
+        return {**event, **_location(saved)}
 
     def _goes_online(self, returned: list[tuple[GeneratedImage, str | None]]) -> bool:
         """Whether keeping these images waits on the network (an upload or a download)."""
@@ -510,7 +570,7 @@ class ImageGenerator:
             for data in call.requested():
                 await on_event("requested", data)
         if len(plan.requests) == 1:  # nothing to run concurrently: no task, no as_completed
-            await self._acollect(call, await self._asend(call, 0), emit)
+            await self._acollect(call, await self._asend(call, 0, emit), emit)
             return call.finish()
         # Each request's task also keeps its images, so one response's uploads do not wait for
         # another's (the event loop's single thread keeps ``call`` consistent).
@@ -525,14 +585,39 @@ class ImageGenerator:
         return call.finish()
 
     async def _asend_and_collect(self, call: _Call, index: int, emit: AsyncEventSink) -> None:
-        await self._acollect(call, await self._asend(call, index), emit)
+        await self._acollect(call, await self._asend(call, index, emit), emit)
 
-    async def _asend(self, call: _Call, index: int) -> _Sent:
+    async def _asend(self, call: _Call, index: int, emit: AsyncEventSink) -> _Sent:
+        body = call.plan.requests[index]
+
+        async def on_stream(event: StreamEvent) -> None:
+            if isinstance(event, StreamRestarted):
+                await emit("restarted", _restarted_event(index, event))
+                return
+            await emit("partial", await self._akeep_preview(call, index, event))
+
         try:
-            body = call.plan.requests[index]
-            return _Sent(index, await self.client.agenerate(body, deadline=call.deadline))
+            answer = await self.client.agenerate(
+                body, deadline=call.deadline, on_stream=on_stream if _streams(body) else None
+            )
+            return _Sent(index, answer)
         except ImageGenError as error:
             return _Sent(index, error)
+
+    async def _akeep_preview(
+        self, call: _Call, index: int, preview: PartialImage
+    ) -> dict[str, Any]:
+        if not self.store.is_remote:  # decoding and the disk write off the event loop
+            return await asyncio.to_thread(self._keep_preview, call, index, preview)
+        event: dict[str, Any] = {"request_index": index, "partial_index": preview.index}
+        try:
+            data = await asyncio.to_thread(decode_b64_image, preview.b64_json)
+            saved = await self.store.asave(
+                data, metadata=_preview_metadata(call, index), preview=True
+            )
+        except _UNSAVED as error:
+            return {**event, "error": str(error)}
+        return {**event, **_location(saved)}
 
     async def _acollect(self, call: _Call, sent: _Sent, emit: AsyncEventSink) -> None:
         if (returned := call.received(sent)) is None:

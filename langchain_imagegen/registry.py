@@ -123,6 +123,9 @@ class ImageModelProfile:
     moderations: tuple[str, ...] = ()
     returns_revised_prompt: bool = False
     always_b64: bool = False
+    max_partial_images: int = 0
+    """How many streamed previews (``stream``/``partial_images``) the model can send; 0: it
+    does not stream."""
     shutdown: dt.date | None = None
     replacement: str | None = None
     permissive: bool = False
@@ -194,7 +197,8 @@ def parse_wxh(size: str) -> tuple[int, int] | None:
 
 # docs/models.md#gpt-image-1-family: sizes, quality low/medium/high/auto; output_format,
 # output_compression, background and moderation are GPT-image only; images always come back
-# as b64_json, and the API rejects response_format and style for these models.
+# as b64_json, and the API rejects response_format and style for these models. They stream
+# up to 3 partial images (docs/models.md#streaming).
 _GPT_IMAGE_1 = ImageModelProfile(
     name="gpt-image-1",
     family="gpt-image-1",
@@ -209,6 +213,7 @@ _GPT_IMAGE_1 = ImageModelProfile(
     backgrounds=("transparent", "opaque", "auto"),
     moderations=("low", "auto"),
     always_b64=True,
+    max_partial_images=3,
 )
 # docs/models.md#lifecycle: OpenAI names gpt-image-2.6-* as the successor of the models
 # below; no published API reference describes it yet, so the tool points at gpt-image-2.

@@ -90,7 +90,9 @@ class ToolOutput(NamedTuple):
 
 EVENT_NAME = "image_generation"
 """Name of the custom events in ``astream_events``; ``data["stage"]`` is ``requested``,
-``received`` or ``saved``."""
+``partial`` (a streamed preview was saved), ``restarted`` (a streamed image starts over),
+``received`` or ``saved``. Inside a LangGraph graph the same events also go to its stream
+writer (``stream_mode="custom"``) as ``{"event": EVENT_NAME, "stage": ..., ...}``."""
 
 Timeout = float | tuple[float, float] | httpx.Timeout | None
 """Seconds per response, a ``(connect, read)`` pair, an ``httpx.Timeout``, or None."""
@@ -100,6 +102,20 @@ _OPENAI_HOST = httpx.URL(OPENAI_BASE_URL).host
 _SHARED_ON_COPY = frozenset({"http_client", "http_async_client"})
 # Set while a copy or an unpickled tool is configured: it already warned as the original.
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("imagegen_quiet", default=False)
+
+
+def _graph_stream_writer() -> Callable[[Any], None] | None:
+    """LangGraph's stream writer when the tool runs inside a graph (``stream_mode="custom"``
+    receives what it is given), else ``None``. LangGraph is not a dependency: a graph that is
+    running has imported it, so it is looked for only in ``sys.modules``."""
+    config = sys.modules.get("langgraph.config")
+    if config is None:
+        return None
+    try:
+        writer: Callable[[Any], None] = config.get_stream_writer()
+    except (RuntimeError, LookupError):  # outside any runnable, or in one that is no graph
+        return None
+    return writer
 
 
 def _validation_message(error: ValidationError | ValidationErrorV1) -> str:
@@ -205,6 +221,12 @@ class BaseImageGenerationTool(BaseTool):
     max_images: int = Field(default=4, ge=1)
     """Most images one call may produce; larger requests are clamped and reported. The
     schema the LLM sees says the same."""
+    partial_images: int = Field(default=0, ge=0, le=3)
+    """Streamed previews per image (0 to 3; 0: no streaming). For models that stream (the
+    GPT image family) each request then streams, one image per request, and each preview is
+    saved (``preview-<hash16>.<ext>``, never listed among the images) and announced as a
+    ``partial`` event (``astream_events``, LangGraph's custom stream, the CLI). For other
+    models the setting is reported as not applied. Not offered to the LLM."""
     image_params: dict[str, Any] = Field(default_factory=dict)
     """Parameters fixed by the developer rather than chosen by the LLM (hidden from it),
     coerced to fit the model like the LLM's, e.g. ``{"quality": "high", "moderation": "low"}``."""
@@ -505,7 +527,11 @@ class BaseImageGenerationTool(BaseTool):
         """The requests these LLM arguments become: developer-fixed values win, and
         ``extra_body`` is merged into each body as given."""
         plan = coerce_params(
-            self.profile, args, max_images=self.max_images, fixed=self.image_params
+            self.profile,
+            args,
+            max_images=self.max_images,
+            fixed=self.image_params,
+            partial_images=self.partial_images,
         )
         if not self.extra_body:
             return plan
@@ -542,12 +568,19 @@ class BaseImageGenerationTool(BaseTool):
 
     def _run(self, run_manager: CallbackManagerForToolRun | None = None, **args: Any) -> ToolOutput:
         sink: EventSink | None = None
-        # Progress events only when a handler can receive them (astream_events, a tracer,
-        # callbacks=...): dispatching configures a callback manager each time.
-        if run_manager is not None and run_manager.inheritable_handlers:
+        # Progress events only when someone can receive them (astream_events, a tracer,
+        # callbacks=..., a LangGraph stream): dispatching configures a callback manager
+        # each time.
+        dispatch = run_manager is not None and bool(run_manager.inheritable_handlers)
+        writer = _graph_stream_writer()
+        if dispatch or writer is not None:
 
             def sink(stage: str, data: dict[str, Any]) -> None:
-                dispatch_custom_event(EVENT_NAME, {"stage": stage, **data})
+                event = {"stage": stage, **data}
+                if dispatch:
+                    dispatch_custom_event(EVENT_NAME, event)
+                if writer is not None:
+                    writer({"event": EVENT_NAME, **event})
 
         try:
             result = self.generate(args, on_event=sink)
@@ -559,10 +592,16 @@ class BaseImageGenerationTool(BaseTool):
         self, run_manager: AsyncCallbackManagerForToolRun | None = None, **args: Any
     ) -> ToolOutput:
         sink: AsyncEventSink | None = None
-        if run_manager is not None and run_manager.inheritable_handlers:
+        dispatch = run_manager is not None and bool(run_manager.inheritable_handlers)
+        writer = _graph_stream_writer()
+        if dispatch or writer is not None:
 
             async def sink(stage: str, data: dict[str, Any]) -> None:
-                await adispatch_custom_event(EVENT_NAME, {"stage": stage, **data})
+                event = {"stage": stage, **data}
+                if dispatch:
+                    await adispatch_custom_event(EVENT_NAME, event)
+                if writer is not None:
+                    writer({"event": EVENT_NAME, **event})
 
         try:
             result = await self.agenerate(args, on_event=sink)

@@ -84,6 +84,7 @@ class ImageStoreBase(Protocol):
         *,
         mime_type_hint: str | None = None,
         metadata: dict[str, str] | None = None,
+        preview: bool = False,
     ) -> SavedImage: ...
 
     async def asave(
@@ -92,6 +93,7 @@ class ImageStoreBase(Protocol):
         *,
         mime_type_hint: str | None = None,
         metadata: dict[str, str] | None = None,
+        preview: bool = False,
     ) -> SavedImage: ...
 
     def discard(self, saved: SavedImage) -> bool: ...

@@ -196,8 +196,15 @@ def image_kind(data: bytes, mime_type_hint: str | None, destination: str) -> tup
     )
 
 
-def content_name(data: bytes, ext: str) -> tuple[str, str]:
+PREVIEW_PREFIX = "preview-"
+"""Names of streamed previews start with this: they sit beside the images, never mistaken
+for one."""
+
+
+def content_name(data: bytes, ext: str, *, preview: bool = False) -> tuple[str, str]:
     """``(sha256 hex, "<first 16 hex>.<ext>")``: the name an image is stored under, the same
-    for the same bytes on every machine, so a retry or a second worker rewrites nothing new."""
+    for the same bytes on every machine, so a retry or a second worker rewrites nothing new.
+    A streamed preview's name starts with :data:`PREVIEW_PREFIX`."""
     sha256 = hashlib.sha256(data).hexdigest()
-    return sha256, f"{sha256[:_HASH_CHARS]}.{ext}"
+    prefix = PREVIEW_PREFIX if preview else ""
+    return sha256, f"{prefix}{sha256[:_HASH_CHARS]}.{ext}"

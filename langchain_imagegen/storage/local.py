@@ -104,13 +104,14 @@ class LocalImageStore:
         *,
         mime_type_hint: str | None = None,
         metadata: dict[str, str] | None = None,
+        preview: bool = False,
     ) -> SavedImage:
         """Write ``data`` to ``<output_dir>/<hash16>.<ext>`` atomically and describe the file.
 
         ``mime_type_hint`` is only used when the bytes are not a sniffable format and the hint
         names another image type (e.g. ``image/avif``). Saving the same bytes again does not
         rewrite the file. ``metadata`` is accepted for the interface's sake: a file has
-        nowhere portable to keep it.
+        nowhere portable to keep it. A streamed ``preview`` is named ``preview-<hash16>.<ext>``.
 
         Raises:
             CorruptImageError: the bytes are empty or not a complete image.
@@ -120,7 +121,7 @@ class LocalImageStore:
         """
         mime_type, ext = image_kind(data, mime_type_hint, str(self.output_dir))
         size = len(data)
-        sha256, name = content_name(data, ext)
+        sha256, name = content_name(data, ext, preview=preview)
         final = self.output_dir / name
         if _file_sha256(final, size) == sha256:
             return SavedImage(final, mime_type, size, sha256, created=False, uri=str(final))
@@ -154,13 +155,14 @@ class LocalImageStore:
         *,
         mime_type_hint: str | None = None,
         metadata: dict[str, str] | None = None,
+        preview: bool = False,
     ) -> SavedImage:
         """:meth:`save` in a worker thread, so disk writes do not block the event loop.
 
         If the awaiting task is cancelled, the write still completes in its thread.
         """
         return await asyncio.to_thread(
-            self.save, data, mime_type_hint=mime_type_hint, metadata=metadata
+            self.save, data, mime_type_hint=mime_type_hint, metadata=metadata, preview=preview
         )
 
     def link(

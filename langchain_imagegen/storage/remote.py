@@ -229,10 +229,14 @@ class RemoteImageStore:
     # --- saving --------------------------------------------------------------------------
 
     def _prepare(
-        self, data: bytes, mime_type_hint: str | None, metadata: Mapping[str, str] | None
+        self,
+        data: bytes,
+        mime_type_hint: str | None,
+        metadata: Mapping[str, str] | None,
+        preview: bool,
     ) -> tuple[str, str, str, dict[str, Any]]:
         mime_type, ext = image_kind(data, mime_type_hint, self._where)
-        sha256, name = content_name(data, ext)
+        sha256, name = content_name(data, ext, preview=preview)
         put = (
             self._put_arguments(mime_type, _ascii_metadata(metadata)) if self._put_arguments else {}
         )
@@ -278,12 +282,14 @@ class RemoteImageStore:
         *,
         mime_type_hint: str | None = None,
         metadata: dict[str, str] | None = None,
+        preview: bool = False,
     ) -> SavedImage:
         """Upload ``data`` to ``<url>/<hash16>.<ext>`` in one PUT and link it.
 
         Saving the same bytes again rewrites the same object with the same bytes (no read
         first: that would cost a round trip on every save). ``metadata`` (printable ASCII
-        entries) is stored as user metadata where the filesystem takes it (s3fs, gcsfs).
+        entries) is stored as user metadata where the filesystem takes it (s3fs, gcsfs). A
+        streamed ``preview`` is named ``preview-<hash16>.<ext>``.
 
         Raises:
             CorruptImageError: the bytes are empty or not a complete image.
@@ -291,7 +297,7 @@ class RemoteImageStore:
             StorageError: the upload failed; the message names the store (``s3://bucket/
                 prefix``) and the reason, never a credential. Nothing is left half-written.
         """
-        mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
+        mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata, preview)
         try:
             if self._async_put:
                 # A link needs no object yet: sign it while the PUT is on the wire, not after.
@@ -313,6 +319,7 @@ class RemoteImageStore:
         *,
         mime_type_hint: str | None = None,
         metadata: dict[str, str] | None = None,
+        preview: bool = False,
     ) -> SavedImage:
         """:meth:`save` without blocking the event loop.
 
@@ -322,10 +329,10 @@ class RemoteImageStore:
         """
         if not self._async_put:
             return await asyncio.to_thread(
-                self.save, data, mime_type_hint=mime_type_hint, metadata=metadata
+                self.save, data, mime_type_hint=mime_type_hint, metadata=metadata, preview=preview
             )
         fs = self.filesystem
-        mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata)
+        mime_type, sha256, path, put = self._prepare(data, mime_type_hint, metadata, preview)
         upload = fs._pipe_file(path, bytes(data), **put)
         uploading = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(upload, fs.loop))
         # Signing is sync in fsspec (s3fs runs it on its loop and waits): in a thread, not on

@@ -58,11 +58,13 @@ class FakeClient:
         number = self._spend(self.download_deadlines, deadline)
         return encode_image("png", 1, 1, tag=str(number)), "image/png"
 
-    def generate(self, body: dict[str, Any], *, deadline: float | None = None) -> ImagesResponse:
+    def generate(
+        self, body: dict[str, Any], *, deadline: float | None = None, on_stream: Any = None
+    ) -> ImagesResponse:
         return self._response(self._spend(self.generate_deadlines, deadline))
 
     async def agenerate(
-        self, body: dict[str, Any], *, deadline: float | None = None
+        self, body: dict[str, Any], *, deadline: float | None = None, on_stream: Any = None
     ) -> ImagesResponse:
         return self._response(self._spend(self.generate_deadlines, deadline))
 

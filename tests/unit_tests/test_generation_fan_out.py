@@ -27,7 +27,9 @@ class ScriptedClient:
     def deadline(self) -> float:
         return 0.0
 
-    def generate(self, body: dict[str, Any], *, deadline: float | None = None) -> ImagesResponse:
+    def generate(
+        self, body: dict[str, Any], *, deadline: float | None = None, on_stream: Any = None
+    ) -> ImagesResponse:
         with self.lock:
             self.threads.append(threading.current_thread())
             step = self.script.pop(0)
