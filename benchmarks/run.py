@@ -58,7 +58,7 @@ DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 STORAGE_START, STORAGE_END = "<!-- bench-storage:start -->", "<!-- bench-storage:end -->"
 SECTIONS = (
-    (START, END, ("overhead", "fanout", "concurrency", "memory", "import", "coercion")),
+    (START, END, ("overhead", "fanout", "concurrency", "memory", "streaming", "import", "coercion")),
     (STORAGE_START, STORAGE_END, ("storage",)),
 )
 """The doc's tables: each is rewritten by a run of all of its scenarios."""
@@ -117,8 +117,12 @@ Method:
 # ============================================================================================
 
 
-def serve(latency: float, image_bytes: int | None, lifetime: float) -> int:
-    """Child process: run the emulator until stdin closes (or ``lifetime`` passes)."""
+def serve(
+    latency: float, image_bytes: int | None, lifetime: float, stream_interval: float = 0.0
+) -> int:
+    """Child process: run the emulator until stdin closes (or ``lifetime`` passes); then
+    print, one JSON line each, when it started writing each streamed event (its
+    ``stream_log``, on the system-wide monotonic clock)."""
     from tests.emulator import Emulator
 
     emulator = Emulator(
@@ -127,6 +131,7 @@ def serve(latency: float, image_bytes: int | None, lifetime: float) -> int:
         image_bytes=image_bytes,
         record_bodies=False,
         max_lifetime_s=lifetime,
+        stream_interval_s=stream_interval,
     )
     with emulator:
 
@@ -137,13 +142,27 @@ def serve(latency: float, image_bytes: int | None, lifetime: float) -> int:
         threading.Thread(target=watch_stdin, daemon=True).start()
         print(emulator.base_url, flush=True)
         emulator.wait(lifetime)
+    for record in emulator.stream_log:
+        print(json.dumps([record.request_id, record.what, record.at]), flush=True)
     return 0
 
 
 @contextlib.contextmanager
-def emulator_process(latency: float = 0.0, image_bytes: int | None = None) -> Iterator[str]:
-    """Start an emulator process; yield its OpenAI-style base URL; stop it on exit."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", f"--latency={latency}"]
+def emulator_process(
+    latency: float = 0.0,
+    image_bytes: int | None = None,
+    stream_interval: float = 0.0,
+    stream_log: list[tuple[str, str, float]] | None = None,
+) -> Iterator[str]:
+    """Start an emulator process; yield its OpenAI-style base URL; stop it on exit, and
+    then fill ``stream_log`` (if given) with its ``(request id, event, at)`` records."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--serve",
+        f"--latency={latency}",
+        f"--stream-interval={stream_interval}",
+    ]
     if image_bytes:
         cmd.append(f"--image-bytes={image_bytes}")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -154,14 +173,13 @@ def emulator_process(latency: float = 0.0, image_bytes: int | None = None) -> It
             raise RuntimeError(f"emulator did not start (got {base_url!r})")
         yield base_url
     finally:
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
         try:
-            proc.wait(timeout=15)
+            remaining, _ = proc.communicate(timeout=15)  # closes stdin: the emulator stops
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=15)
+            remaining, _ = proc.communicate(timeout=15)
+        if stream_log is not None:
+            stream_log.extend(tuple(json.loads(line)) for line in remaining.splitlines() if line)
 
 
 S3_BUCKET = "bench"
@@ -567,7 +585,7 @@ def memory_probe(side: str, method: str, base_url: str, body_json: str, out: str
     small = {**body, "n": 1, "output_format": "jpeg"}
     # ``out``: a directory, or an s3:// URL on the benchmark's S3 server (options in the env).
     storage_options = json.loads(os.environ.get(S3_OPTIONS_ENV) or "{}")
-    if side == "tool":
+    if side in ("tool", "tool-streamed"):
         from langchain_imagegen.tool import ImageGenerationTool
 
         tool = ImageGenerationTool(
@@ -576,6 +594,7 @@ def memory_probe(side: str, method: str, base_url: str, body_json: str, out: str
             base_url=base_url,
             output_dir=out,
             storage_options=storage_options,
+            partial_images=STREAMED_PREVIEWS if side == "tool-streamed" else 0,
         )
 
         def work(request: dict[str, Any]) -> None:
@@ -689,6 +708,93 @@ def bench_memory(quick: bool, out: Path) -> list[Row]:
             med("raw", "rss"),
             "MB",
             1.2,
+        ),
+    ]
+
+
+# ---- streaming ------------------------------------------------------------------------------
+
+STREAMED_PREVIEWS = 2
+"""Previews per image in the streaming scenarios (the API allows 0 to 3)."""
+
+
+def bench_streaming(quick: bool, out: Path) -> list[Row]:
+    """Streamed previews: the peak memory of a streamed 4-image call against the same call
+    without streaming, and how soon a preview the server sends reaches the caller."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    repeats = 1 if quick else 3
+    model = "gpt-image-1"
+    tool = ImageGenerationTool(model=model, api_key=API_KEY, base_url="http://127.0.0.1:1/v1")
+    body = tool.coerce({"prompt": PROMPT, "n": 4}).requests[0]
+    results: dict[tuple[str, str], list[int]] = {}
+    with emulator_process(latency=0.0, image_bytes=2_000_000) as base_url:
+        for _ in range(repeats):
+            for method in ("tracemalloc", "rss"):
+                for side in ("tool-streamed", "tool"):
+                    with tempfile.TemporaryDirectory(dir=out) as target:
+                        value = run_memory_probe(side, method, base_url, body, target)
+                        results.setdefault((side, method), []).append(value)
+    mb = 1024 * 1024
+
+    def med(side: str, method: str) -> float:
+        return statistics.median(results[side, method]) / mb
+
+    # Latency: the server writes a preview, then waits; the caller's callback handler notes
+    # when the `partial` event arrives. Both clocks are the system-wide monotonic clock.
+    calls = 5 if quick else 25
+    arrived: list[float] = []
+
+    class FirstPreview(BaseCallbackHandler):
+        def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+            if data.get("stage") == "partial" and data.get("partial_index") == 0:
+                arrived.append(time.monotonic())
+
+    log: list[tuple[str, str, float]] = []
+    preview_bytes = 1_000_000
+    with (
+        emulator_process(stream_interval=0.05, image_bytes=preview_bytes, stream_log=log) as url,
+        tempfile.TemporaryDirectory(dir=out) as target,
+    ):
+        streamed = ImageGenerationTool(
+            model=model, api_key=API_KEY, base_url=url, output_dir=target, partial_images=1
+        )
+        for _ in range(calls + 1):  # the first call warms up (connection, imports)
+            streamed.invoke(tool_call({"prompt": PROMPT}), config={"callbacks": [FirstPreview()]})
+    sent = [at for _, what, at in log if what == "image_generation.partial_image"]
+    if len(sent) != len(arrived) or len(sent) != calls + 1:
+        raise RuntimeError(f"{len(sent)} previews sent, {len(arrived)} arrived")
+    delays = [(got - written) * 1e3 for written, got in zip(sent[1:], arrived[1:], strict=True)]
+    delay = statistics.median(delays)
+    return [
+        ratio_row(
+            f"peak memory above baseline, streamed 4-image call ({STREAMED_PREVIEWS} previews "
+            "per image, 4 streamed requests, 2 MB images, previews saved) vs the same call not "
+            "streamed (one n=4 request), tracemalloc",
+            med("tool-streamed", "tracemalloc"),
+            med("tool", "tracemalloc"),
+            "MB",
+            1.0,
+        ),
+        ratio_row(
+            "same, peak RSS (VmHWM) above RSS before the call, fresh process",
+            med("tool-streamed", "rss"),
+            med("tool", "rss"),
+            "MB",
+            1.0,
+        ),
+        Row(
+            f"from the server starting to write a preview ({preview_bytes / 1e6:g} MB image) "
+            "to the `partial` custom event reaching the caller's callback handler (preview "
+            f"decoded and saved), median of {calls} sync calls, loopback",
+            delay,
+            0.0,
+            "ms",
+            "< 5 ms",
+            delay < 5.0,
+            f"spread {min(delays):.2f}-{max(delays):.2f} ms",
         ),
     ]
 
@@ -1257,10 +1363,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-s3", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--image-bytes", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stream-interval", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(args.latency, args.image_bytes, SERVER_LIFETIME_S)
+        return serve(args.latency, args.image_bytes, SERVER_LIFETIME_S, args.stream_interval)
     if args.serve_s3:
         return serve_s3(SERVER_LIFETIME_S)
     if args.memory_probe:
@@ -1274,6 +1381,7 @@ def main(argv: list[str] | None = None) -> int:
             "fanout": lambda: bench_fanout(args.quick, out / "fanout"),
             "concurrency": lambda: bench_concurrency(args.quick, out / "concurrency"),
             "memory": lambda: bench_memory(args.quick, out),
+            "streaming": lambda: bench_streaming(args.quick, out),
             "import": lambda: bench_import(args.quick),
             "coercion": lambda: bench_coercion(args.quick),
             "storage": lambda: bench_storage(args.quick, out),
