@@ -58,7 +58,11 @@ DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 STORAGE_START, STORAGE_END = "<!-- bench-storage:start -->", "<!-- bench-storage:end -->"
 SECTIONS = (
-    (START, END, ("overhead", "fanout", "concurrency", "memory", "streaming", "import", "coercion")),
+    (
+        START,
+        END,
+        ("overhead", "fanout", "concurrency", "memory", "streaming", "import", "coercion"),
+    ),
     (STORAGE_START, STORAGE_END, ("storage",)),
 )
 """The doc's tables: each is rewritten by a run of all of its scenarios."""
