@@ -11,13 +11,15 @@ import argparse
 import dataclasses
 import json
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from pydantic import SecretStr, ValidationError
 
 from langchain_imagegen import errors
+from langchain_imagegen.coercion import CoercionResult
 from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
@@ -127,6 +129,14 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--max-images", type=_positive_int, default=10, help="most images per call (%(default)s)"
     )
+    generate.add_argument(
+        "--partial-images",
+        type=_partial_images,
+        default=0,
+        metavar="N",
+        help="stream N previews (0 to 3) of each image, saved beside the images and announced "
+        "on stderr as they arrive (GPT image models; others report it as not applied)",
+    )
     generate.add_argument("--download", action="store_true", help="save URL images to disk")
     generate.add_argument("--json", action="store_true", help="print the full result as JSON")
     generate.add_argument(
@@ -143,6 +153,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _partial_images(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 0, 1, 2 or 3, got {text!r}") from None
+    if not 0 <= value <= 3:
+        raise argparse.ArgumentTypeError(f"must be 0 to 3 (previews per image), got {value}")
     return value
 
 
@@ -175,28 +195,110 @@ def _operator_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-class _Progress:
-    """A one-line progress bar on stderr (a terminal only): images received of requested."""
+def _whole(value: Any) -> int:
+    """``value`` if it is a whole number (a body's ``partial_images``), else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
-    def __init__(self, stream: TextIO, total: int) -> None:
-        self.stream, self.total, self.done = stream, total, 0
+
+class _Progress:
+    """What the events say, on stderr. A terminal gets a one-line progress bar (images
+    received of requested, a streamed image's previews counting as part of it); every preview
+    and every image that starts over is one line, above the bar on a terminal.
+
+    Events of parallel requests come from several threads: one lock keeps each write whole.
+    """
+
+    _WIDTH = 20
+
+    def __init__(
+        self,
+        stream: TextIO,
+        plan: CoercionResult,
+        scrub: Callable[[str], str] = str,
+    ) -> None:
+        self.stream, self.scrub = stream, scrub
+        self.total = plan.images_requested
+        # Previews asked for per request (0: not streamed), for "preview 2/3".
+        self.asked = [_whole(body.get("partial_images")) for body in plan.requests]
+        self.previews = [0] * len(plan.requests)  # previews of each request's current attempt
+        self.done = 0
         self.enabled = stream.isatty()
+        self.drawn = 0  # length of the bar now on screen
+        self.lock = threading.Lock()
 
     def __call__(self, stage: str, data: dict[str, Any]) -> None:
-        if stage == "received":
-            self.done += int(data.get("images", 0))
-        if self.enabled and self.total:
-            filled = round(20 * self.done / self.total)
-            bar = "#" * filled + "-" * (20 - filled)
-            self.stream.write(f"\r[{bar}] {self.done}/{self.total} images")
-            self.stream.flush()
+        with self.lock:
+            index = int(data.get("request_index", 0))
+            if stage == "received":
+                self.done += int(data.get("images", 0))
+                self._count(index, None)
+            elif stage == "partial":
+                self._count(index, self.previews[index] + 1 if index < len(self.previews) else 0)
+                self._line(self._preview_line(index, data))
+            elif stage == "restarted":
+                self._count(index, 0)
+                self._line(self._restart_line(index, data))
+            self._draw()
+
+    def _count(self, index: int, previews: int | None) -> None:
+        if 0 <= index < len(self.previews):
+            self.previews[index] = 0 if previews is None else previews
+
+    def _preview_line(self, index: int, data: dict[str, Any]) -> str:
+        number = int(data.get("partial_index", 0)) + 1
+        asked = self.asked[index] if 0 <= index < len(self.asked) else 0
+        which = f"preview {number}/{asked}" if asked else f"preview {number}"
+        if "error" in data:
+            return f"{which} of image {index + 1} not saved: {data['error']}"
+        return f"{which} of image {index + 1}: {data.get('path') or data.get('uri')}"
+
+    @staticmethod
+    def _restart_line(index: int, data: dict[str, Any]) -> str:
+        discarded = int(data.get("previews_discarded", 0))
+        previews = f"{discarded} preview{'s' if discarded != 1 else ''} discarded"
+        attempt = data.get("attempt")
+        return (
+            f"image {index + 1} starts over (attempt {attempt}, {previews}): "
+            f"{data.get('reason', 'the stream failed')}"
+        )
+
+    def _line(self, text: str) -> None:
+        """One whole line; on a terminal it overwrites the bar, which is drawn again below."""
+        text = " ".join(self.scrub(text).split())  # one line, whatever the server said
+        if self.enabled:
+            self.stream.write("\r" + text.ljust(self.drawn) + "\n")
+            self.drawn = 0
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _draw(self) -> None:
+        if not (self.enabled and self.total):
+            return
+        streamed = [
+            (n, asked) for n, asked in zip(self.previews, self.asked, strict=True) if asked and n
+        ]
+        # A streamed image counts as partly there: its previews out of previews + final image.
+        part = sum(n / (asked + 1) for n, asked in streamed)
+        filled = min(self._WIDTH, round(self._WIDTH * (self.done + part) / self.total))
+        bar = "#" * filled + "-" * (self._WIDTH - filled)
+        text = f"[{bar}] {self.done}/{self.total} images"
+        if streamed:
+            count = sum(n for n, _ in streamed)
+            text += f", {count} preview{'s' if count != 1 else ''}"
+        self.stream.write("\r" + text.ljust(self.drawn))
+        self.drawn = len(text)
+        self.stream.flush()
 
     def finish(self) -> None:
         if self.enabled:
-            self.stream.write("\n")
+            with self.lock:
+                self.stream.write("\n")
 
 
-def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _generate(
+    args: argparse.Namespace, out: TextIO, err: TextIO, scrub: Callable[[str], str] = str
+) -> int:
     from langchain_imagegen.tool import ImageGenerationTool
 
     config: dict[str, Any] = {
@@ -207,6 +309,7 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "download_urls": args.download,
         "image_params": _operator_params(args),
         "extra_body": dict(args.extra),
+        "partial_images": args.partial_images,
     }
     if args.base_url:
         config["base_url"] = args.base_url
@@ -249,7 +352,7 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
         msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
         raise errors.ConfigurationError(msg)
-    progress = _Progress(err, plan.images_requested)
+    progress = _Progress(err, plan, scrub)
     try:
         result: ImageGenerationResult = tool.generate(proposal, on_event=progress)
     finally:
@@ -284,7 +387,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "models":
             out.write(capability_table_markdown() + "\n")
             return 0
-        return _generate(args, out, sys.stderr)
+        return _generate(args, out, sys.stderr, lambda text: scrub(text, secrets))
     except errors.ImageGenError as error:
         return fail(str(error), _exit_code(type(error)))
     except KeyboardInterrupt:
