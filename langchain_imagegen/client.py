@@ -82,6 +82,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
+    "Cancellation",
     "ImagesClient",
     "StreamEvent",
     "StreamRestarted",
@@ -128,6 +129,40 @@ class StreamRestarted:
     """How many previews the failed attempt had sent."""
     reason: str
     """Why it failed (the error's message)."""
+
+
+class Cancellation:
+    """Ends a call's sync exchanges from another thread, at once.
+
+    A sync read cannot be interrupted from outside; :meth:`cancel` shuts down the socket of
+    every body being read under it (the read fails at once, as at a deadline), and no
+    exchange starts after it. For fan-out threads whose caller was interrupted (Ctrl-C): a
+    stream of previews would otherwise go on until its deadline. Async calls are cancelled
+    as tasks instead.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reading: set[object] = set()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            reading, self._reading = self._reading, set()
+        for token in reading:
+            WATCHDOG.fire(token)
+
+    def _track(self, token: object) -> None:
+        with self._lock:
+            if not self.cancelled:
+                self._reading.add(token)
+                return
+        WATCHDOG.fire(token)  # cancelled while the request was sent
+
+    def _untrack(self, token: object) -> None:
+        with self._lock:
+            self._reading.discard(token)
 
 
 StreamEvent = PartialImage | StreamRestarted
@@ -473,6 +508,7 @@ class ImagesClient:
         *,
         deadline: float | None = None,
         on_stream: SyncStreamSink | None = None,
+        cancellation: Cancellation | None = None,
     ) -> ImagesResponse:
         """POST ``body``; retry retryable failures; return the parsed images or raise.
 
@@ -480,9 +516,11 @@ class ImagesClient:
         and body read; when it passes, :class:`APITimeoutError` is raised. When ``body`` has
         ``stream: true``, each preview (:class:`~langchain_imagegen.stream_events.
         PartialImage`) and each restart (:class:`StreamRestarted`) is passed to
-        ``on_stream`` as it happens; the final image is returned as usual.
+        ``on_stream`` as it happens; the final image is returned as usual. Another thread
+        may end the call through ``cancellation``; it then fails as if its deadline had
+        passed.
         """
-        return self._run(self._generation(body, deadline), on_stream)
+        return self._run(self._generation(body, deadline), on_stream, cancellation)
 
     async def agenerate(
         self,
@@ -596,7 +634,12 @@ class ImagesClient:
 
     # -- the drivers: how, sync and async ---------------------------------------------------
 
-    def _run(self, flow: _Flow[_T], on_stream: SyncStreamSink | None = None) -> _T:
+    def _run(
+        self,
+        flow: _Flow[_T],
+        on_stream: SyncStreamSink | None = None,
+        cancellation: Cancellation | None = None,
+    ) -> _T:
         client = self._sync_client()
         outcome: Any = None
         while True:
@@ -606,7 +649,7 @@ class ImagesClient:
                 return stop.value  # type: ignore[no-any-return]
             outcome = None
             if isinstance(step, _Exchange):
-                outcome = self._exchange(client, step, on_stream)
+                outcome = self._exchange(client, step, on_stream, cancellation)
             elif isinstance(step, _Wait):
                 self._sleep(step.seconds)
             elif isinstance(step, _Notify):
@@ -636,10 +679,14 @@ class ImagesClient:
                 outcome = self._headers(await self._endpoint.aheaders())
 
     def _exchange(
-        self, client: httpx.Client, step: _Exchange, on_stream: SyncStreamSink | None
+        self,
+        client: httpx.Client,
+        step: _Exchange,
+        on_stream: SyncStreamSink | None,
+        cancellation: Cancellation | None,
     ) -> _Outcome:
         remaining = step.deadline - self._clock()
-        if remaining <= 0:
+        if remaining <= 0 or (cancellation is not None and cancellation.cancelled):
             return _DEADLINE_PASSED
         request = client.build_request(
             step.method,
@@ -652,6 +699,8 @@ class ImagesClient:
         try:
             response = client.send(request, stream=True, follow_redirects=step.follow_redirects)
             guard = _watch(response, step.deadline - self._clock())
+            if cancellation is not None and guard is not None:
+                cancellation._track(guard)
             try:
                 reader = _BodyReader(response, step, self._clock)
                 if reader.wants_body:
@@ -665,6 +714,8 @@ class ImagesClient:
             finally:
                 # Released before the connection can go back to the pool, where another
                 # request might pick it up: the watchdog never touches a pooled socket.
+                if cancellation is not None and guard is not None:
+                    cancellation._untrack(guard)
                 fired = guard is not None and WATCHDOG.release(guard)
                 response.close()
         except httpx.RequestError as exc:

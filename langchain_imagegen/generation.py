@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, TypeVar
 from urllib.parse import unquote_plus
 
-from langchain_imagegen.client import ImagesClient, StreamEvent, StreamRestarted
+from langchain_imagegen.client import Cancellation, ImagesClient, StreamEvent, StreamRestarted
 from langchain_imagegen.coercion import CoercionResult
 from langchain_imagegen.errors import (
     APIError,
@@ -202,6 +202,8 @@ class _Call:
         """Each request's :class:`RequestRecord` fields, as they become known."""
         self.images: list[GeneratedImage] = []
         self.usage: dict[str, int] | None = None
+        self.cancellation = Cancellation()
+        """Set when the caller leaves early (Ctrl-C): fan-out threads stop reading at once."""
 
     def requested(self) -> list[dict[str, Any]]:
         """The ``requested`` events, one per request."""
@@ -421,6 +423,27 @@ class ImageGenerator:
         send = functools.partial(self._send, call, emit)
         outcomes = iter([send(0)]) if count == 1 else _in_daemon_threads(send, count)
         uploading: list[tuple[int, Callable[[], list[GeneratedImage | ImageGenError]]]] = []
+        try:
+            self._collect(call, outcomes, emit, uploading)
+        except BaseException:
+            call.cancellation.cancel()  # Ctrl-C: streams still read in threads close now
+            raise
+        for index, outcome_of in uploading:
+            for outcome in outcome_of():
+                if saved := _saved_event(index, call.settle(index, outcome)):
+                    emit("saved", saved)
+        return call.finish()
+
+    def _collect(
+        self,
+        call: _Call,
+        outcomes: Iterator[_Sent],
+        emit: EventSink,
+        uploading: list[tuple[int, Callable[[], list[GeneratedImage | ImageGenError]]]],
+    ) -> None:
+        """Keep each response's images as it arrives; fan-out uploads are started and left
+        in ``uploading`` (the next response need not wait for them)."""
+        count = len(call.plan.requests)
         for sent in outcomes:
             if (returned := call.received(sent)) is None:
                 continue
@@ -432,16 +455,13 @@ class ImageGenerator:
             for image in self._materialise_all(call, sent.index, returned):
                 if saved := _saved_event(sent.index, image):
                     emit("saved", saved)
-        for index, outcome_of in uploading:
-            for outcome in outcome_of():
-                if saved := _saved_event(index, call.settle(index, outcome)):
-                    emit("saved", saved)
-        return call.finish()
 
     def _send(self, call: _Call, emit: EventSink, index: int) -> _Sent:
         body = call.plan.requests[index]
 
         def on_stream(event: StreamEvent) -> None:
+            if call.cancellation.cancelled:  # the caller has left: nobody to tell
+                return
             if isinstance(event, StreamRestarted):
                 emit("restarted", _restarted_event(index, event))
                 return
@@ -449,7 +469,10 @@ class ImageGenerator:
 
         try:
             answer = self.client.generate(
-                body, deadline=call.deadline, on_stream=on_stream if _streams(body) else None
+                body,
+                deadline=call.deadline,
+                on_stream=on_stream if _streams(body) else None,
+                cancellation=call.cancellation,
             )
             return _Sent(index, answer)
         except ImageGenError as error:

@@ -50,6 +50,14 @@ class Watchdog:
                 self._cond.notify()
         return token
 
+    def fire(self, token: object) -> None:
+        """Shut the socket of ``token`` down now (if it is still watched): its read fails."""
+        with self._cond:
+            entry = self._watched.pop(token, None)
+        if entry is not None:
+            with contextlib.suppress(OSError):
+                entry[1].shutdown(socket.SHUT_RDWR)
+
     def release(self, token: object) -> bool:
         """Stop watching; whether the deadline had already passed (the socket was shut)."""
         with self._cond:

@@ -139,3 +139,37 @@ async def test_cancelling_agenerate_cancels_every_request(
     assert _open_connections_to(emulator.port) in (0, None)  # the cancelled streams closed
     await tool.aclose()
     assert files_under(out_dir) == []
+
+
+def test_ctrl_c_closes_every_stream_of_a_sync_fan_out_at_once(
+    emulator: Emulator, make_tool: MakeTool, out_dir: Path
+) -> None:
+    """Streamed previews in fan-out threads: the interrupt shuts their sockets down at once
+    (``client.Cancellation``), instead of letting them read on until the deadline."""
+    # Neither the read timeout nor the call's budget may end the stalled streams first.
+    tool = make_tool(model="gpt-image-1", partial_images=2, timeout=HELD_S, retry_budget=HELD_S)
+    previews_sent = threading.Event()
+
+    def interrupt_when_streaming() -> None:
+        both = lambda: emulator.stats().stream_events_written >= 2  # noqa: E731
+        if _wait_for(both, 20):
+            previews_sent.set()
+            time.sleep(0.2)  # the previews are read, saved and announced
+            _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_when_streaming, daemon=True).start()
+    stall = f"[[fault:stream_stall:{HELD_S}]]"
+    with pytest.raises(KeyboardInterrupt):
+        tool.generate({"prompt": f"{PROMPT} {stall}", "n": 2})
+    interrupted = time.monotonic()
+    assert previews_sent.is_set()
+    # Both servers' handlers notice the closed streams while they stall, long before HELD_S.
+    assert _wait_for(lambda: emulator.stats().streams_abandoned == 2, 5.0), (
+        f"{emulator.stats().streams_abandoned} of 2 streams closed "
+        f"{time.monotonic() - interrupted:.2f} s after the interrupt"
+    )
+    tool.close()
+    # The previews saved before the interrupt stay (each a whole file); no temp file, no
+    # final image.
+    names = [path.name for path in files_under(out_dir)]
+    assert all(name.startswith("preview-") and not name.endswith(".part") for name in names)

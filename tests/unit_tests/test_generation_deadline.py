@@ -59,12 +59,12 @@ class FakeClient:
         return encode_image("png", 1, 1, tag=str(number)), "image/png"
 
     def generate(
-        self, body: dict[str, Any], *, deadline: float | None = None, on_stream: Any = None
+        self, body: dict[str, Any], *, deadline: float | None = None, **_: Any
     ) -> ImagesResponse:
         return self._response(self._spend(self.generate_deadlines, deadline))
 
     async def agenerate(
-        self, body: dict[str, Any], *, deadline: float | None = None, on_stream: Any = None
+        self, body: dict[str, Any], *, deadline: float | None = None, **_: Any
     ) -> ImagesResponse:
         return self._response(self._spend(self.generate_deadlines, deadline))
 

@@ -28,7 +28,7 @@ class ScriptedClient:
         return 0.0
 
     def generate(
-        self, body: dict[str, Any], *, deadline: float | None = None, on_stream: Any = None
+        self, body: dict[str, Any], *, deadline: float | None = None, **_: Any
     ) -> ImagesResponse:
         with self.lock:
             self.threads.append(threading.current_thread())
