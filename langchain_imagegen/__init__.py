@@ -35,6 +35,7 @@ from langchain_imagegen.registry import (
 from langchain_imagegen.schema import build_args_schema
 
 if TYPE_CHECKING:
+    from langchain_imagegen.notebook import AsyncNotebookPreviews, NotebookPreviews
     from langchain_imagegen.result import GeneratedImage, ImageGenerationResult
     from langchain_imagegen.storage import (
         LocalImageStore,
@@ -50,6 +51,8 @@ _LAZY = {
     "EVENT_NAME": "langchain_imagegen.tool",
     "AzureImageGenerationTool": "langchain_imagegen.tool",
     "ImageGenerationTool": "langchain_imagegen.tool",
+    "AsyncNotebookPreviews": "langchain_imagegen.notebook",
+    "NotebookPreviews": "langchain_imagegen.notebook",
     "GeneratedImage": "langchain_imagegen.result",
     "ImageGenerationResult": "langchain_imagegen.result",
     "LocalImageStore": "langchain_imagegen.storage",
@@ -64,6 +67,7 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "Adjustment",
+    "AsyncNotebookPreviews",
     "AuthenticationError",
     "AzureImageGenerationTool",
     "BadRequestError",
@@ -84,6 +88,7 @@ __all__ = [
     "MalformedResponseError",
     "MissingCredentialError",
     "ModelNotFoundError",
+    "NotebookPreviews",
     "PermissionDeniedError",
     "RateLimitError",
     "RemoteImageStore",

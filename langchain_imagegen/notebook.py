@@ -15,6 +15,13 @@ local files are embedded, not linked. Captions name a local file by its file nam
 its absolute path: the directory is the user's ``output_dir``, and the rest of the path says
 where the process ran, which a shared notebook need not tell.
 Everything from the server (revised prompts, error notes) is HTML-escaped.
+
+Streamed previews (``partial_images``) are shown while the tool runs by a LangChain callback
+handler, :class:`NotebookPreviews` (:class:`AsyncNotebookPreviews` for async code): one
+display per streamed image, created at its first preview and updated in place with each next
+preview and then with the saved image, under the same rules (thumbnails, the budget per
+output, file names in captions). IPython is not a dependency: without it, or outside an
+IPython session, the handlers do nothing.
 """
 
 from __future__ import annotations
@@ -22,14 +29,26 @@ from __future__ import annotations
 import base64
 import html
 import io
+import mimetypes
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks.base import AsyncCallbackHandler, BaseCallbackHandler
 
 if TYPE_CHECKING:
     from langchain_imagegen.result import GeneratedImage, ImageGenerationResult
 
-__all__ = ["HTML_BUDGET", "THUMBNAIL_EDGE", "render_html"]
+__all__ = [
+    "HTML_BUDGET",
+    "THUMBNAIL_EDGE",
+    "AsyncNotebookPreviews",
+    "NotebookPreviews",
+    "render_html",
+]
 
 HTML_BUDGET = 1_000_000
 """Most characters of HTML one result renders to (images included; text is never cut)."""
@@ -69,12 +88,9 @@ def _figure(image: GeneratedImage, budget: int) -> str:
     link = _http(image.link)
     embedded = None if link or image.path is None else _embeddable(image.path, image.mime_type)
     if embedded is not None:
-        empty = frame.format(body=_img("", caption))
-        if embedded.uri_length() <= budget - len(empty):
-            uri = embedded.data_uri()
-            if uri is not None:
-                return frame.format(body=_img(uri, caption))
-        return frame.format(body=_placeholder(_over_budget(embedded)))
+        return frame.format(
+            body=_local_body(embedded, caption, budget - len(frame.format(body="")))
+        )
     remote = link or _http(image.url)
     if remote is not None:
         source = html.escape(remote)
@@ -85,6 +101,16 @@ def _figure(image: GeneratedImage, budget: int) -> str:
             text += f" ({html.escape(short_note(image.link_error))})"
         return frame.format(body=_placeholder(text))
     return ""
+
+
+def _local_body(embedded: _Embedded, alt: str, budget: int) -> str:
+    """The file (or its thumbnail) as an ``<img>`` if it fits in ``budget`` characters, else a
+    placeholder saying why it is not shown."""
+    if embedded.uri_length() <= budget - len(_img("", alt)):
+        uri = embedded.data_uri()
+        if uri is not None:
+            return _img(uri, alt)
+    return _placeholder(_over_budget(embedded))
 
 
 def _img(source: str, alt: str) -> str:
@@ -209,3 +235,151 @@ def _megabytes(size: int) -> str:
     if size >= 1_000_000:
         return f"{size / 1_000_000:.1f} MB"
     return f"{max(1, round(size / 1000))} kB"
+
+
+# --- streamed previews, live -----------------------------------------------------------------
+
+_EVENT_NAME = "image_generation"  # langchain_imagegen.tool.EVENT_NAME (the tool imports this)
+_Display = Callable[..., Any]
+
+
+def _ipython_display() -> _Display | None:
+    """IPython's ``display`` when this runs in an IPython session (a notebook's kernel), else
+    None: IPython is not a dependency, and outside a session ``display`` would only print."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    return display if get_ipython() is not None else None
+
+
+class _PreviewBoard:
+    """The displays of one handler: one per streamed image (tool run and request), shown at
+    its first preview and updated in place until its image is saved.
+
+    Events come from the thread of each parallel request (sync runs) or from executor threads
+    (a sync handler in an async run): one lock keeps each image's updates in order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shown: dict[tuple[UUID, int], tuple[Any, str]] = {}  # -> (handle, last body)
+
+    def event(self, name: str, data: Any, run_id: UUID) -> None:
+        if name != _EVENT_NAME or not isinstance(data, Mapping):
+            return
+        index = data.get("request_index")
+        stage = data.get("stage")
+        if not isinstance(index, int) or stage not in ("partial", "restarted", "saved"):
+            return
+        display = _ipython_display()
+        if display is None:
+            return
+        with self._lock:
+            self._show(display, (run_id, index), stage, data)
+
+    def _show(
+        self, display: _Display, key: tuple[UUID, int], stage: str, data: Mapping[str, Any]
+    ) -> None:
+        shown = self._shown.get(key)
+        image = f"image {key[1] + 1}"
+        if stage == "partial":
+            number = data.get("partial_index")
+            which = f"{image}, preview {number + 1 if isinstance(number, int) else '?'}"
+            body, caption = _preview_body(data, which)
+        elif shown is None:  # no preview was shown: nothing to update (the result shows it)
+            return
+        elif stage == "restarted":
+            body = shown[1]  # the last preview stays until the next one replaces it
+            reason = short_note(str(data.get("reason")))
+            caption = f"{image} starts over (attempt {data.get('attempt')}): {reason}"
+        else:
+            body, caption = _preview_body(data, image)
+        bundle = _bundle(body, caption)
+        if shown is None:
+            handle = display(bundle, raw=True, display_id=True)
+        else:
+            handle = shown[0]
+            handle.update(bundle, raw=True)
+        if stage == "saved":  # the image is final: its display is done
+            del self._shown[key]
+        else:
+            self._shown[key] = (handle, body)
+
+
+def _preview_body(data: Mapping[str, Any], which: str) -> tuple[str, str]:
+    """``(HTML body, caption)`` for a preview or a saved image: the local file embedded (a
+    thumbnail with Pillow) within the budget, or for a file in remote storage, no image and
+    its URI in the caption (events carry no signed link)."""
+    if "error" in data:
+        note = f"{which} could not be saved: {short_note(str(data['error']))}"
+        return _placeholder(html.escape(note)), note
+    path = data.get("path")
+    uri = str(data.get("uri") or "")
+    if not isinstance(path, str):
+        return "", f"{which}: stored at {uri}" if uri else which
+    caption = f"{which}: {Path(path).name}"
+    embedded = _embeddable(path, mimetypes.guess_type(path)[0])
+    if embedded is None:
+        return _placeholder(html.escape(f"{Path(path).name} could not be read")), caption
+    budget = HTML_BUDGET - len(_bundle("", caption)["text/html"])
+    return _local_body(embedded, html.escape(caption), budget), caption
+
+
+def _bundle(body: str, caption: str) -> dict[str, str]:
+    """A MIME bundle: the figure for a notebook, the caption for a terminal IPython."""
+    page = f"{_FIGURE}{body}<figcaption><small>{html.escape(caption)}</small></figcaption></figure>"
+    return {"text/html": page, "text/plain": caption}
+
+
+class NotebookPreviews(BaseCallbackHandler):
+    """Shows streamed previews in a Jupyter notebook while the tool runs: one display per
+    image, created at its first preview and updated in place with each next preview, then
+    with the saved image; a caption says when an image starts over.
+
+    ```python
+    tool = ImageGenerationTool(partial_images=2)
+    tool.invoke({"prompt": "a red fox"}, config={"callbacks": [NotebookPreviews()]})
+    agent.invoke(state, config={"callbacks": [NotebookPreviews()]})  # an agent's calls too
+    ```
+
+    Works for sync and async runs (LangChain runs a sync handler's callbacks in a thread of
+    the event loop's executor during ``ainvoke``; :class:`AsyncNotebookPreviews` runs them on
+    the loop itself). Images that were not streamed get no display (the result shows them).
+    Outside an IPython session, or without IPython installed, it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self._board = _PreviewBoard()
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._board.event(name, data, run_id)
+
+
+class AsyncNotebookPreviews(AsyncCallbackHandler):
+    """:class:`NotebookPreviews` for async code: the displays are made on the event loop."""
+
+    def __init__(self) -> None:
+        self._board = _PreviewBoard()
+
+    async def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._board.event(name, data, run_id)
