@@ -181,6 +181,7 @@ def test_graph_stream_with_updates_keeps_the_artifact(target: Target, tmp_path: 
         if mode == "custom":
             custom.append(item)
         else:
+            assert isinstance(item, dict)
             messages.extend(m for m in item["tools"]["messages"] if isinstance(m, ToolMessage))
 
     chunks = _ours(custom)
@@ -224,6 +225,7 @@ async def test_agent_streams_previews_async(target: Target, tmp_path: Path) -> N
         if mode == "custom":
             chunks.extend(_ours([item]))
         else:
+            assert isinstance(item, dict)
             final = item
 
     _check_chunks(chunks, partial_images=2, images=2, directory=tmp_path / "images")
