@@ -91,6 +91,25 @@ def _header(headers: dict[str, list[str]], name: str) -> str:
     return ""
 
 
+def _shrink_event_stream(body: bytes | str) -> bytes:
+    """A streamed answer (``stream: true``) with each event's ``b64_json`` image, preview or
+    final, shrunk like :func:`_tiny_like`; every other line kept as it was."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    lines = []
+    for line in text.split("\n"):
+        field, colon, value = line.partition(":")
+        try:
+            event = json.loads(value) if field == "data" and colon else None
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and isinstance(event.get("b64_json"), str):
+            event["b64_json"] = _tiny_like(event["b64_json"])
+            lines.append("data: " + json.dumps(event, separators=(",", ":")))
+        else:
+            lines.append(line)
+    return "\n".join(lines).encode("utf-8")
+
+
 def _shrink_images(response: dict[str, Any]) -> dict[str, Any]:
     """before_record_response: drop account headers, shrink base64 images to 1x1 images of
     the same format, and redact credentials a server echoed into a text body."""
@@ -111,6 +130,8 @@ def _shrink_images(response: dict[str, Any]) -> dict[str, Any]:
             if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
                 item["b64_json"] = _tiny_like(item["b64_json"])
         new_body = json.dumps(payload).encode()
+    elif "text/event-stream" in _header(headers, "content-type"):
+        new_body = _shrink_event_stream(body)
     if payload is not None or any(t in _header(headers, "content-type") for t in _TEXT_TYPES):
         new_body = SECRET_PATTERN.sub(b"<redacted>", new_body)
     if new_body != body:
