@@ -311,6 +311,14 @@ class _BodyReader:
             return False
         return True
 
+    def broken(self, exc: httpx.TransportError) -> _Received | _DeadlinePassed | None:
+        """The outcome of an event stream that broke off mid-body (``None``: no event stream
+        had begun). The server did answer: a cut stream, not an unreachable host."""
+        if self.stream is None:
+            return None
+        self.stream_error = self.stream.cut(f"{type(exc).__name__}: {exc}")
+        return self.outcome()
+
     def outcome(self) -> _Received | _DeadlinePassed:
         if self.late:
             return _DEADLINE_PASSED
@@ -696,6 +704,7 @@ class ImagesClient:
             timeout=self._timeout_within(remaining),
         )
         fired = False
+        reader: _BodyReader | None = None
         try:
             response = client.send(request, stream=True, follow_redirects=step.follow_redirects)
             guard = _watch(response, step.deadline - self._clock())
@@ -719,7 +728,12 @@ class ImagesClient:
                 fired = guard is not None and WATCHDOG.release(guard)
                 response.close()
         except httpx.RequestError as exc:
-            return _DEADLINE_PASSED if fired else self._unless_deadline(exc, remaining)
+            if fired:
+                return _DEADLINE_PASSED
+            outcome = self._unless_deadline(exc, remaining)
+            if reader is not None and isinstance(outcome, httpx.TransportError):
+                return reader.broken(outcome) or outcome
+            return outcome
         return reader.outcome()
 
     async def _aexchange(
@@ -740,8 +754,8 @@ class ImagesClient:
             response = await client.send(
                 request, stream=True, follow_redirects=step.follow_redirects
             )
+            reader = _BodyReader(response, step, self._clock)
             try:
-                reader = _BodyReader(response, step, self._clock)
                 if reader.wants_body:
                     async for chunk in response.aiter_bytes():
                         if not reader.take(chunk):
@@ -750,6 +764,14 @@ class ImagesClient:
                             step.previews += 1
                             if on_stream is not None:
                                 await on_stream(preview)
+            except httpx.TransportError as exc:
+                outcome = self._unless_deadline(exc, remaining)
+                if not isinstance(outcome, httpx.TransportError):
+                    return _DEADLINE_PASSED
+                broken = reader.broken(outcome)
+                if broken is None:
+                    raise
+                return broken
             finally:
                 await response.aclose()
             return reader.outcome()

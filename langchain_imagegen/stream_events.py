@@ -138,15 +138,21 @@ class ImageStream:
         """
         self._take(self._decoder.end())  # a last event missing its blank line still counts
         if self._final is None:
-            previews = self._partials_seen
-            raise APIConnectionError(
-                "the image stream ended before the final image arrived "
-                f"({previews} preview{'' if previews == 1 else 's'} had arrived; "
-                "previews are not the final image)",
-                status_code=self._status,
-                request_id=self._request_id,
-            )
+            raise self.cut()
         return dataclasses.replace(self._final, attempts=attempts, elapsed_s=elapsed_s)
+
+    def cut(self, how: str | None = None) -> APIConnectionError:
+        """The error for this stream ending before the final image (retryable, as a cut
+        connection is); ``how`` it ended, if it broke off (``"RemoteProtocolError: ..."``)."""
+        previews = self._partials_seen
+        broke = f": {how}" if how else ""
+        return APIConnectionError(
+            f"the image stream ended before the final image arrived{broke} "
+            f"({previews} preview{'' if previews == 1 else 's'} had arrived; "
+            "previews are not the final image)",
+            status_code=self._status,
+            request_id=self._request_id,
+        )
 
     def _take(self, events: list[ServerSentEvent]) -> list[PartialImage]:
         previews: list[PartialImage] = []

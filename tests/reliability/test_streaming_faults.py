@@ -402,18 +402,6 @@ async def test_cut_stream_without_retries_raises_a_connection_error_async(
     await tool.aclose()
 
 
-_CUT_MESSAGE_BUG = (
-    "BUG: a stream cut mid-body (httpx.RemoteProtocolError / ReadError after the 200 and some "
-    "previews) is reported by client.py's _exchange/_aexchange except-branch through "
-    "_transport_error as 'could not reach 127.0.0.1: RemoteProtocolError: ...' + 'The image "
-    "service could not be reached', although the server answered and sent previews; "
-    "ImageStream.finish's message ('the image stream ended before the final image arrived "
-    "(K previews had arrived; previews are not the final image)') is only used when the body "
-    "ends cleanly"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_CUT_MESSAGE_BUG)
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 def test_cut_stream_error_says_the_stream_ended_before_the_final_image(
     emulator: Emulator, make_tool: MakeTool, reset: bool
@@ -429,7 +417,6 @@ def test_cut_stream_error_says_the_stream_ended_before_the_final_image(
     assert "could not reach" not in message.content
 
 
-@pytest.mark.xfail(strict=True, reason=_CUT_MESSAGE_BUG)
 async def test_cut_stream_error_says_the_stream_ended_before_the_final_image_async(
     emulator: Emulator, make_tool: MakeTool
 ) -> None:
