@@ -25,6 +25,7 @@ from langchain_imagegen.errors import (
     RateLimitError,
     StorageError,
 )
+from langchain_imagegen.events import EVENT_NAME
 from langchain_imagegen.registry import (
     ImageModelProfile,
     SizeRule,
@@ -43,12 +44,11 @@ if TYPE_CHECKING:
         SavedImage,
         open_store,
     )
-    from langchain_imagegen.tool import EVENT_NAME, AzureImageGenerationTool, ImageGenerationTool
+    from langchain_imagegen.tool import AzureImageGenerationTool, ImageGenerationTool
 
 # Imported on first use (PEP 562): the tool pulls in langchain_core's BaseTool and tracers
 # (~0.5 s), which ``import langchain_imagegen`` for coercion or the registry should not pay.
 _LAZY = {
-    "EVENT_NAME": "langchain_imagegen.tool",
     "AzureImageGenerationTool": "langchain_imagegen.tool",
     "ImageGenerationTool": "langchain_imagegen.tool",
     "AsyncNotebookPreviews": "langchain_imagegen.notebook",

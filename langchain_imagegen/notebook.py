@@ -39,6 +39,8 @@ from uuid import UUID
 
 from langchain_core.callbacks.base import AsyncCallbackHandler, BaseCallbackHandler
 
+from langchain_imagegen.events import EVENT_NAME
+
 if TYPE_CHECKING:
     from langchain_imagegen.result import GeneratedImage, ImageGenerationResult
 
@@ -239,7 +241,6 @@ def _megabytes(size: int) -> str:
 
 # --- streamed previews, live -----------------------------------------------------------------
 
-_EVENT_NAME = "image_generation"  # langchain_imagegen.tool.EVENT_NAME (the tool imports this)
 _Display = Callable[..., Any]
 
 
@@ -267,7 +268,7 @@ class _PreviewBoard:
         self._shown: dict[tuple[UUID, int], tuple[Any, str]] = {}  # -> (handle, last body)
 
     def event(self, name: str, data: Any, run_id: UUID) -> None:
-        if name != _EVENT_NAME or not isinstance(data, Mapping):
+        if name != EVENT_NAME or not isinstance(data, Mapping):
             return
         index = data.get("request_index")
         stage = data.get("stage")

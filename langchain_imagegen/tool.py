@@ -55,6 +55,7 @@ from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, coerce_params
 from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, check_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
+from langchain_imagegen.events import EVENT_NAME
 from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
 from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
@@ -87,12 +88,6 @@ class ToolOutput(NamedTuple):
     content: ToolContent
     artifact: ImageGenerationResult
 
-
-EVENT_NAME = "image_generation"
-"""Name of the custom events in ``astream_events``; ``data["stage"]`` is ``requested``,
-``partial`` (a streamed preview was saved), ``restarted`` (a streamed image starts over),
-``received`` or ``saved``. Inside a LangGraph graph the same events also go to its stream
-writer (``stream_mode="custom"``) as ``{"event": EVENT_NAME, "stage": ..., ...}``."""
 
 Timeout = float | tuple[float, float] | httpx.Timeout | None
 """Seconds per response, a ``(connect, read)`` pair, an ``httpx.Timeout``, or None."""

@@ -281,10 +281,6 @@ def test_without_ipython_installed_it_does_nothing(
     assert len(list(tmp_path.glob("preview-*"))) == 2
 
 
-def test_the_event_name_is_the_tools() -> None:
-    assert notebook_module._EVENT_NAME == EVENT_NAME
-
-
 def test_an_image_past_the_budget_is_a_placeholder(
     published: list[Output], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
