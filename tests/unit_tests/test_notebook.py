@@ -110,7 +110,7 @@ def test_example_notebook_runs_offline(
         nb = _execute(tmp_path, None)
 
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    generate, inspect, agent, seeing = code[1:]
+    generate, inspect, agent, seeing, previews = code[1:]
 
     assert _outputs(generate, "stream") == ["requested 2\nreceived 2\nsaved \nsaved \n"]
     (page,) = _outputs(generate, "text/html")
@@ -137,5 +137,15 @@ def test_example_notebook_runs_offline(
     (blocks,) = _outputs(seeing, "text/plain")
     assert blocks == "[('text', None), ('image', 'image/png')]"
 
-    saved = list((tmp_path / "docs" / "generated_images").iterdir())
-    assert len(saved) == 4
+    # Streamed: one display, made at the first preview and updated in place (nbclient
+    # applies the updates to the output), showing the saved image at the end.
+    (shown,) = [output for output in previews.outputs if output["output_type"] == "display_data"]
+    (printed,) = _outputs(previews, "stream")
+    final = Path(printed.splitlines()[1].split(" ", 1)[1]).name
+    assert shown["data"]["text/plain"] == f"image 1: {final}"
+    assert shown["data"]["text/html"].count('<img src="data:image/png;base64,') == 1
+
+    saved = [path.name for path in (tmp_path / "docs" / "generated_images").iterdir()]
+    previewed = [name for name in saved if name.startswith("preview-")]
+    assert len(previewed) == 2
+    assert len(saved) == 4 + 1 + 2  # the cells above, the streamed image, its previews
