@@ -248,11 +248,13 @@ def _ipython_display() -> _Display | None:
     """IPython's ``display`` when this runs in an IPython session (a notebook's kernel), else
     None: IPython is not a dependency, and outside a session ``display`` would only print."""
     try:
-        from IPython import get_ipython
+        # Older IPython releases (those for Python 3.10) neither re-export nor annotate it.
+        from IPython import get_ipython  # type: ignore[attr-defined,unused-ignore]
         from IPython.display import display
     except ImportError:
         return None
-    return display if get_ipython() is not None else None
+    shell = get_ipython()  # type: ignore[no-untyped-call,unused-ignore]
+    return display if shell is not None else None
 
 
 class _PreviewBoard:
