@@ -3,7 +3,8 @@
 The server sends server-sent events (OpenAI API reference, ``ImageGenStreamEvent`` in openai-openapi
 commit f85dbe22): ``image_generation.partial_image`` events, rough previews carrying ``b64_json``
 and ``partial_image_index``, then one ``image_generation.completed`` event with the final image
-and ``usage``. The spec's own example omits fields it calls required, so only ``type`` and the
+and ``usage`` (an edit's stream: ``image_edit.partial_image`` and ``image_edit.completed``,
+``ImageEditStreamEvent``). The spec's own example omits fields it calls required, so only ``type`` and the
 image are relied on: a missing ``partial_image_index`` is numbered by arrival order, and the SSE
 ``event:`` name stands in for a missing JSON ``type`` (the JSON ``type`` wins when they differ).
 
@@ -43,10 +44,15 @@ logger = logging.getLogger(__name__)
 
 PARTIAL_IMAGE = "image_generation.partial_image"
 COMPLETED = "image_generation.completed"
+# An edit streams the same events under its own names (``ImageEditStreamEvent``).
+EDIT_PARTIAL_IMAGE = "image_edit.partial_image"
+EDIT_COMPLETED = "image_edit.completed"
+_PARTIALS = frozenset({PARTIAL_IMAGE, EDIT_PARTIAL_IMAGE})
+_COMPLETIONS = frozenset({COMPLETED, EDIT_COMPLETED})
 _ERROR = "error"
 _DONE = "[DONE]"
 _UNNAMED = "message"  # the SSE event name when the server sent no ``event:`` line
-_OURS = frozenset({PARTIAL_IMAGE, COMPLETED, _ERROR, _UNNAMED})
+_OURS = _PARTIALS | _COMPLETIONS | {_ERROR, _UNNAMED}
 """Event names whose data must be JSON; any other name's non-JSON data is ignored."""
 
 _SNIPPET = 200
@@ -180,9 +186,9 @@ class ImageStream:
         kind = _str(fields.get("type")) or event.event
         if kind == _ERROR or fields.get("error") or _reports_error(fields):
             raise self._error(payload, fields, kind, raw=text)
-        if kind == PARTIAL_IMAGE:
+        if kind in _PARTIALS:
             return self._preview(fields)
-        if kind == COMPLETED:
+        if kind in _COMPLETIONS:
             self._complete(fields, kind)
             return None
         logger.debug("ignoring an image stream event of unknown type %r", kind)

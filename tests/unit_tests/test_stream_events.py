@@ -199,6 +199,20 @@ def test_event_name_stands_in_for_missing_type() -> None:
     assert response.created == 5
 
 
+def test_an_edit_streams_the_same_events_under_its_own_names() -> None:
+    """``ImageEditStreamEvent``: ``image_edit.partial_image`` then ``image_edit.completed``."""
+    previews, response = run(
+        [
+            sse({"type": "image_edit.partial_image", "b64_json": "QQ==", "partial_image_index": 0}),
+            sse({"b64_json": "Qg=="}, "image_edit.partial_image"),
+            sse({"type": "image_edit.completed", "b64_json": "Qw==", "usage": {"total_tokens": 3}}),
+        ]
+    )
+    assert [(p.index, p.b64_json) for p in previews] == [(0, "QQ=="), (1, "Qg==")]
+    assert response.images[0].b64_json == "Qw=="
+    assert response.usage == {"total_tokens": 3}
+
+
 def test_json_type_wins_over_event_name() -> None:
     stream = ImageStream(200, HEADERS)
     previews = stream.feed(
