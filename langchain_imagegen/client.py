@@ -55,7 +55,15 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -67,6 +75,7 @@ from langchain_imagegen.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ConfigurationError,
     ImageDownloadError,
     InvalidArgumentError,
     MalformedResponseError,
@@ -179,8 +188,12 @@ def _user_agent() -> str:
     return f"langchain-imagegen/{version}"
 
 
-# Kept to two: every extra header is work inside httpx on every request.
+# Kept to two: every extra header is work inside httpx on every request. An edit's multipart
+# body gets its Content-Type (with the boundary) from httpx instead.
 _DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": _user_agent()}
+
+FileField = tuple[str, tuple[str, bytes, str]]
+"""One file of an edit: ``(field, (filename, bytes, content type))``, as httpx takes it."""
 
 
 # -- what a flow asks its driver to do, and what it gets back ---------------------------------
@@ -216,6 +229,8 @@ class _Exchange:
     follow_redirects: bool = False
     stream: bool = False
     previews: int = 0
+    form: Mapping[str, str] | None = None  # with ``files``: a multipart body instead
+    files: Sequence[FileField] | None = None
 
 
 @dataclass(frozen=True)
@@ -393,6 +408,8 @@ class ImagesClient:
         self._asleep = asleep
         self._max_response_bytes = max_response_bytes
         self._url = httpx.URL(endpoint.url, params=endpoint.query or None)
+        edits = endpoint.edits_url
+        self._edits_url = None if edits is None else httpx.URL(edits, params=endpoint.query or None)
         parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
         self._longest_timeout = max(math.inf if p is None else p for p in parts)
         self._refresh_token = (
@@ -540,6 +557,38 @@ class ImagesClient:
         """Async :meth:`generate`; ``on_stream`` is awaited."""
         return await self._arun(self._generation(body, deadline), on_stream)
 
+    def edit(
+        self,
+        fields: dict[str, Any],
+        files: Sequence[FileField],
+        *,
+        deadline: float | None = None,
+        on_stream: SyncStreamSink | None = None,
+        cancellation: Cancellation | None = None,
+    ) -> ImagesResponse:
+        """POST a multipart edit to the endpoint's ``/images/edits``: ``fields`` as form
+        fields (``True`` is sent as ``true``), ``files`` as given (e.g. ``("image[]",
+        ("a.png", data, "image/png"))``). Everything else is as :meth:`generate`: retries
+        (which send the same bytes again, not copies of them), the deadline, the size cap,
+        streamed previews (``image_edit.*`` events).
+
+        Raises:
+            ConfigurationError: the endpoint's URL has no ``/images/edits`` beside it.
+        """
+        flow = self._edit(fields, files, deadline)
+        return self._run(flow, on_stream, cancellation)
+
+    async def aedit(
+        self,
+        fields: dict[str, Any],
+        files: Sequence[FileField],
+        *,
+        deadline: float | None = None,
+        on_stream: AsyncStreamSink | None = None,
+    ) -> ImagesResponse:
+        """Async :meth:`edit`; ``on_stream`` is awaited."""
+        return await self._arun(self._edit(fields, files, deadline), on_stream)
+
     def download(
         self, url: str, *, max_bytes: int, deadline: float | None = None
     ) -> tuple[bytes, str | None]:
@@ -561,33 +610,60 @@ class ImagesClient:
     # -- the flows: what to do, written once ------------------------------------------------
 
     def _generation(self, body: dict[str, Any], deadline: float | None) -> _Flow[ImagesResponse]:
+        return self._images_post(
+            self._url, body.get("stream") is True, deadline, content=_encode(body)
+        )
+
+    def _edit(
+        self, fields: dict[str, Any], files: Sequence[FileField], deadline: float | None
+    ) -> _Flow[ImagesResponse]:
+        if self._edits_url is None:
+            raise ConfigurationError(
+                f"cannot edit through {self._endpoint.display_url}: its URL does not end in "
+                "/images/generations, so there is no /images/edits beside it"
+            )
+        form = {name: _form_value(value) for name, value in fields.items()}
+        streaming = fields.get("stream") is True
+        return self._images_post(self._edits_url, streaming, deadline, form=form, files=files)
+
+    def _images_post(
+        self,
+        url: httpx.URL,
+        streaming: bool,
+        deadline: float | None,
+        *,
+        content: bytes | None = None,
+        form: Mapping[str, str] | None = None,
+        files: Sequence[FileField] | None = None,
+    ) -> _Flow[ImagesResponse]:
+        """POST a generation (a JSON ``content``) or an edit (``form`` and ``files``)."""
         started = self._clock()
         deadline = started + self._retry.total_budget if deadline is None else deadline
-        content = _encode(body)
-        streaming = body.get("stream") is True
         headers = yield _AUTHORIZE  # no credential: raise before anything is sent
         attempt = 1
         while True:
             exchange = _Exchange(
                 "POST",
-                self._url,
-                headers,
+                url,
+                _multipart(headers) if files is not None else headers,
                 content,
                 self._max_response_bytes,
                 deadline,
                 stream=streaming,
+                form=form,
+                files=files,
             )
             outcome = yield exchange
             response_headers = _NO_HEADERS
             if isinstance(outcome, _DeadlinePassed):
-                raise self._deadline_error(f"no usable answer from {self._url.host}", attempt)
+                raise self._deadline_error(f"no usable answer from {url.host}", attempt)
             if isinstance(outcome, _Received):
                 response_headers = outcome.response.headers
                 failure = self._answer(outcome, attempt, self._clock() - started)
                 if isinstance(failure, ImagesResponse):
                     return failure
             elif isinstance(outcome, httpx.TransportError):
-                failure = self._transport_error(outcome, self._url)
+                failure = self._transport_error(outcome, url)
             else:
                 raise self._request_error(outcome) from outcome
             delay = self._delay(failure, response_headers, attempt, deadline)
@@ -700,6 +776,8 @@ class ImagesClient:
             step.method,
             step.url,
             content=step.content,
+            data=step.form,
+            files=step.files,
             headers=step.headers,
             timeout=self._timeout_within(remaining),
         )
@@ -746,6 +824,8 @@ class ImagesClient:
             step.method,
             step.url,
             content=step.content,
+            data=step.form,
+            files=step.files,
             headers=step.headers,
             timeout=self._timeout_within(remaining),
         )
@@ -930,6 +1010,20 @@ async def _within(awaitable: Awaitable[_T], seconds: float) -> _T:
         async with asyncio.timeout(seconds):
             return await awaitable
     return await asyncio.wait_for(awaitable, seconds)
+
+
+def _multipart(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` without the JSON Content-Type: httpx sets a multipart one, with its
+    boundary."""
+    return {name: value for name, value in headers.items() if name.lower() != "content-type"}
+
+
+def _form_value(value: Any) -> str:
+    """A form field's text: booleans as JSON spells them (``stream=true``), structures as
+    JSON, everything else as ``str``."""
+    if isinstance(value, bool | dict | list):
+        return json.dumps(value)
+    return str(value)
 
 
 def _encode(body: dict[str, Any]) -> bytes:

@@ -51,6 +51,7 @@ AsyncTokenProvider = Callable[[], "Awaitable[str] | str"]
 ApiKey = SecretStr | str | TokenProvider | Callable[[], Awaitable[str]]
 
 _PATH = "/images/generations"
+_EDITS_PATH = "/images/edits"
 _OPENAI_HINT = "set OPENAI_API_KEY or pass api_key="
 _AZURE_HINT = (
     "set AZURE_OPENAI_API_KEY or pass api_key=, or pass azure_ad_token_provider= / "
@@ -279,6 +280,14 @@ class Endpoint:
 
     def _missing(self) -> MissingCredentialError:
         return MissingCredentialError(f"no API key for {self.display_url}: {self.credential_hint}")
+
+    @property
+    def edits_url(self) -> str | None:
+        """The edits URL beside the generations one (``.../images/edits``, OpenAI's and
+        Azure's layout); ``None`` when the URL does not end in ``/images/generations``."""
+        if not self.url.endswith(_PATH):
+            return None
+        return self.url.removesuffix(_PATH) + _EDITS_PATH
 
     # -- display ---------------------------------------------------------------------------
 
