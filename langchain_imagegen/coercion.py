@@ -4,12 +4,15 @@ Pure decisions, no I/O: :func:`coerce_params` reads a :class:`~langchain_imagege
 ImageModelProfile` and returns the exact JSON bodies to POST (one per HTTP call) plus one
 :class:`Adjustment` per change, each with a reason an LLM can act on. A request that is
 already valid passes through unchanged, and coercing a coerced request changes nothing.
-The model's rules, with their public sources, are listed in ``docs/models.md``.
+:func:`coerce_edit_params` does the same for ``POST /v1/images/edits`` (form fields, plus the
+image references to upload), with the same field rules. The model's rules, with their public
+sources, are listed in ``docs/models.md``.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -19,14 +22,13 @@ from typing import Any
 from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.registry import (
     DEVELOPER_FIELDS,
-    LLM_FIELDS,
     ImageModelProfile,
     get_profile,
     parse_wxh,
 )
 from langchain_imagegen.sizes import nearest_size, read_size
 
-__all__ = ["Adjustment", "CoercionResult", "coerce_params"]
+__all__ = ["Adjustment", "CoercionResult", "EditPlan", "coerce_edit_params", "coerce_params"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,24 @@ class CoercionResult:
     def images_requested(self) -> int:
         """Images the bodies ask for in total (a body without ``n`` asks for one)."""
         return sum(int(body.get("n", 1)) for body in self.requests)
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    """An edit, ready to send: the images and mask to upload (references as the LLM gave
+    them, for the caller to resolve), the form fields of each request, and the changes made
+    on the way."""
+
+    profile: ImageModelProfile
+    images: tuple[str, ...]
+    mask: str | None
+    requests: tuple[dict[str, Any], ...]
+    adjustments: tuple[Adjustment, ...]
+
+    @property
+    def images_requested(self) -> int:
+        """Images the requests ask for in total (a request without ``n`` asks for one)."""
+        return sum(int(fields.get("n", 1)) for fields in self.requests)
 
 
 # --- Synonym tables (lower-case, spaces for - and _) ----------------------------------------
@@ -141,6 +161,13 @@ _BACKGROUNDS = _synonyms(
 _MODERATIONS = _synonyms(
     {"low": ("low", "relaxed", "lenient"), "auto": ("auto", "default", "standard", "strict")}
 )
+# input_fidelity: how closely an edit keeps the input images' features; the API default is low.
+_FIDELITIES = _synonyms(
+    {
+        "high": ("high", "strict", "faithful", "exact", "precise", "max", "maximum", "preserve"),
+        "low": ("low", "loose", "relaxed", "free", "default", "normal"),
+    }
+)
 _NUMBER_WORDS = _synonyms(
     {
         1: ("one", "a", "an", "single"),
@@ -158,6 +185,17 @@ _NUMBER_WORDS = _synonyms(
 _TRANSPARENT_FORMATS = ("png", "webp")  # docs/models.md#gpt-image-1-family
 _SIZE_HINT_KEYS = ("aspect_ratio", "width", "height", "resolution")
 _NOT_STREAMED = "streaming is the tool's partial_images setting, not a request parameter"
+# Image references (handles img_<hex>, links, storage URIs) an LLM may run together in one
+# string: whitespace always separates them (no URL holds any), a comma or semicolon only
+# where the next reference starts, since links may hold commas (data URLs, image CDNs).
+_REFERENCE_START = r"(?:img_|[A-Za-z][A-Za-z0-9+.-]*://)"
+_REFERENCE_SEPARATOR = re.compile(rf"[\s,;]*\s[\s,;]*|[,;]+(?={_REFERENCE_START})")
+_REFERENCE_QUOTES = "\"'`<>"
+_REFERENCE_KEYS = ("image_url", "url")  # {"image_url": ...}: the JSON edits API's shape
+_REFERENCE_MEANS = {
+    "images": "the handles of earlier images (img_ followed by 16 hex digits) or their links",
+    "mask": "the handle (img_...) or link of a PNG whose transparent areas mark where to edit",
+}
 # A prompt made only of whitespace and characters that render as nothing is blank. A match
 # stops at the first visible character, so a long prompt is not copied to find that out.
 _BLANK = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]*")
@@ -215,12 +253,17 @@ def _shown(value: Any) -> Any:
 
 
 class _Coercer:
-    """One coercion: walks the proposal field by field, building a body and adjustments."""
+    """One coercion for one route: walks the proposal field by field, building a body (the
+    JSON body or the form fields), the files to upload (``inputs``) and adjustments."""
 
-    def __init__(self, profile: ImageModelProfile, max_images: int) -> None:
+    def __init__(
+        self, profile: ImageModelProfile, max_images: int, route: _Route | None = None
+    ) -> None:
         self.profile = profile
         self.max_images = max_images
+        self.route = _GENERATION if route is None else route
         self.body: dict[str, Any] = {}
+        self.inputs: dict[str, Any] = {}
         self.adjustments: list[Adjustment] = []
 
     def adjust(self, field: str, proposed: Any, applied: Any, reason: str) -> None:
@@ -268,8 +311,10 @@ class _Coercer:
     def unsupported(self, field: str) -> str | None:
         """Why this model never gets ``field`` (``None``: it takes the field)."""
         profile, name = self.profile, self.profile.name
-        if profile.takes(field):
+        if self.route.takes(profile, field):
             return None
+        if (why := self.route.absent.get(field)) is not None:
+            return why
         if field == "quality":
             return f"{name} takes no quality; it has a single one"
         if field == "style":
@@ -281,15 +326,16 @@ class _Coercer:
     def refusal(self, key: str, developer: Collection[str]) -> str | None:
         """Why the LLM may not set ``key`` (``None``: it may, or coercion decides later).
 
-        The LLM sets only what its args schema offers (:meth:`ImageModelProfile.llm_fields`)
-        and the developer did not fix (a key the developer set to ``None`` is fixed too: it
-        is hidden from the schema and not sent); size hints count as ``size``."""
+        The LLM sets only what its args schema offers (the route's ``llm_fields``, e.g.
+        :meth:`ImageModelProfile.llm_fields`) and the developer did not fix (a key the
+        developer set to ``None`` is fixed too: it is hidden from the schema and not sent);
+        size hints count as ``size``."""
         target = "size" if key in _SIZE_HINT_KEYS else key
         if key == "model" or key in _STREAM_FIELDS:
             return None  # never sent from a proposal; their handlers say why
         if target in developer:
             return f"{target} is set by the developer"
-        if target in LLM_FIELDS and self.profile.takes(target):  # llm_fields() has it
+        if target in self.route.llm_fields(self.profile):
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"
@@ -303,7 +349,7 @@ class _Coercer:
         if isinstance(value, str) and _BLANK.fullmatch(value):
             value = None
         if value is None:
-            msg = "prompt is required: describe the image to generate"
+            msg = f"prompt is required: {self.route.prompt_asks}"
             raise InvalidArgumentError(msg)
         if not isinstance(value, str):
             msg = f"prompt must be text, got {type(value).__name__}"
@@ -326,6 +372,74 @@ class _Coercer:
             f"{self.profile.name} accepts at most {limit} characters, so the prompt was cut at "
             f"a word boundary; the text after {cut[-40:]!r} was dropped",
         )
+
+    def images(self, value: Any) -> None:
+        """The images to edit: references read from a list or a run-together string, each
+        sent once, at most as many as the model takes (the first ones)."""
+        references = self.references("images", value)
+        if not references:
+            raise InvalidArgumentError(
+                "images is required: pass the handles of earlier images (img_ followed by 16 "
+                "hex digits, as the tool reported them) or their links, as a list"
+            )
+        unique = list(dict.fromkeys(references))
+        if len(unique) < len(references):
+            repeated = [ref for ref in unique if references.count(ref) > 1]
+            self.adjust(
+                "images",
+                _shown_all(references),
+                _shown_all(unique),
+                f"{', '.join(map(str, _shown_all(repeated)))} given more than once; "
+                "each image is sent once",
+            )
+        edits = self.profile.edits
+        most = 1 if edits is None else edits.max_images
+        if len(unique) > most:
+            kept = "the first is kept" if most == 1 else f"the first {most} are kept"
+            self.adjust(
+                "images",
+                _shown_all(unique),
+                _shown_all(unique[:most]),
+                f"{self.profile.name} edits at most {_images(most)} per request; {kept}",
+            )
+        self.inputs["images"] = tuple(unique[:most])
+
+    def mask(self, value: Any) -> None:
+        """One mask reference; an empty one means no mask."""
+        references = self.references("mask", value)
+        if not references:
+            self.drop("mask", value, "empty; without a mask the prompt says where to edit")
+            return
+        if len(references) > 1:
+            self.adjust(
+                "mask",
+                _shown_all(references),
+                _shown(references[0]),
+                "an edit takes one mask; the first is kept",
+            )
+        self.inputs["mask"] = references[0]
+
+    def references(self, field: str, value: Any) -> list[str]:
+        """Image references in ``value`` (a string, a list of them, a JSON list, or the JSON
+        edits API's ``{"image_url": ...}``), stripped; how they were read is reported."""
+        try:
+            references = _references(value)
+        except TypeError as exc:
+            msg = f"{field} must be {_REFERENCE_MEANS[field]}; got {exc}"
+            raise InvalidArgumentError(msg) from None
+        plain = [value.strip()] if isinstance(value, str) else value
+        if not references or (
+            isinstance(plain, list | tuple)
+            and [ref.strip() if isinstance(ref, str) else ref for ref in plain] == references
+        ):
+            return references  # none, one, or a list of them: nothing to report
+        self.adjust(
+            field,
+            _shown(value),
+            _shown_all(references),
+            f"read as {len(references)} image reference{'s' if len(references) != 1 else ''}",
+        )
+        return references
 
     def choose_size(self, value: Any) -> tuple[str | None, str]:
         """The size to send for ``value`` and why (``None``: send no size). Records nothing."""
@@ -598,6 +712,36 @@ def _images(count: int) -> str:
     return "1 image" if count == 1 else f"{count} images"
 
 
+def _shown_all(values: list[str]) -> list[Any]:
+    return [_shown(value) for value in values]
+
+
+def _references(value: Any) -> list[str]:
+    """The image references in ``value``, in order; ``None`` and empty strings are none.
+    Raises ``TypeError`` (naming what was found) for anything that is no reference."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return _references(parsed)
+        parts = (part.strip(_REFERENCE_QUOTES + ",;") for part in _REFERENCE_SEPARATOR.split(text))
+        return [part for part in parts if part]
+    if isinstance(value, Mapping):
+        found = [value[key] for key in _REFERENCE_KEYS if isinstance(value.get(key), str)]
+        if len(found) != 1 or len(value) != 1:
+            raise TypeError(f"an object with keys {', '.join(map(str, value)) or 'none'}")
+        return _references(found[0])
+    if isinstance(value, list | tuple):
+        return [ref for item in value for ref in _references(item)]
+    raise TypeError(type(value).__name__)
+
+
 def _as_float(value: Any) -> float | None:
     """A finite number from an int, float or numeric string; ``None`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -624,18 +768,72 @@ _ENUMERATED: dict[str, Callable[[ImageModelProfile], tuple[tuple[str, ...], Mapp
     "output_format": lambda p: (p.output_formats, _OUTPUT_FORMATS),
     "background": lambda p: (p.backgrounds, _BACKGROUNDS),
     "moderation": lambda p: (p.moderations, _MODERATIONS),
+    "input_fidelity": lambda p: (p.edits.input_fidelities if p.edits else (), _FIDELITIES),
 }
 _STREAM_FIELDS = ("stream", "partial_images")
-# Every Images API parameter but prompt and n (handled first and last), with its handler.
-_FIELDS: dict[str, Callable[[_Coercer, Any], None]] = {
+_Handler = Callable[[_Coercer, Any], None]
+
+
+def _enumerated(*fields: str) -> dict[str, _Handler]:
+    return {field: functools.partial(_Coercer.enumerated, field=field) for field in fields}
+
+
+# Every parameter of POST /v1/images/generations but n (handled last), with its handler.
+_FIELDS: dict[str, _Handler] = {
+    "prompt": _Coercer.prompt,
     "size": _Coercer.size,
     "quality": _Coercer.quality,
-    **{field: functools.partial(_Coercer.enumerated, field=field) for field in _ENUMERATED},
+    **_enumerated("style", "response_format", "output_format", "background", "moderation"),
     "output_compression": _Coercer.output_compression,
     "user": _Coercer.user,
     "model": _Coercer.model,
     **{field: functools.partial(_Coercer.not_streamed, field=field) for field in _STREAM_FIELDS},
 }
+# POST /v1/images/edits: the same, with the images, the mask and input_fidelity; whether a
+# model takes style and moderation there is the registry's to say (it does not).
+_EDIT_FIELDS: dict[str, _Handler] = {
+    **_FIELDS,
+    "images": _Coercer.images,
+    "mask": _Coercer.mask,
+    **_enumerated("input_fidelity"),
+}
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What one Images API route takes, for one coercion mechanism to serve both."""
+
+    llm_fields: Callable[[ImageModelProfile], tuple[str, ...]]
+    """The fields the LLM may set (its args schema's)."""
+    takes: Callable[[ImageModelProfile, str], bool]
+    """Whether a model ever gets the parameter on this route."""
+    handlers: Mapping[str, _Handler]
+    required: tuple[str, ...]
+    """Handled first, in this order, given or not (each raises if it must be given)."""
+    prompt_asks: str
+    absent: Mapping[str, str]
+    """Why the route never takes a parameter that other routes have."""
+
+
+_GENERATION = _Route(
+    llm_fields=ImageModelProfile.llm_fields,
+    takes=ImageModelProfile.takes,
+    handlers=_FIELDS,
+    required=("prompt",),
+    prompt_asks="describe the image to generate",
+    absent={},
+)
+_EDITS = _Route(
+    llm_fields=ImageModelProfile.edit_llm_fields,
+    takes=ImageModelProfile.takes_for_edits,
+    handlers=_EDIT_FIELDS,
+    required=("prompt", "images"),
+    prompt_asks="describe the edit to make",
+    absent={
+        "style": "image edits take no style; describe the style in the prompt instead",
+        "moderation": "image edits take no moderation",
+    },
+)
 
 
 def coerce_params(
@@ -670,7 +868,74 @@ def coerce_params(
         InvalidArgumentError: the prompt is missing, blank or not text.
     """
     profile = get_profile(model)
-    coercer = _Coercer(profile, max(1, profile.max_images if max_images is None else max_images))
+    coercer, requests = _coerce(
+        _GENERATION,
+        profile,
+        proposed,
+        max_images=max_images,
+        fixed=fixed,
+        partial_images=partial_images,
+    )
+    return CoercionResult(profile, requests, tuple(coercer.adjustments))
+
+
+def coerce_edit_params(
+    model: str | ImageModelProfile,
+    proposed: Mapping[str, Any],
+    *,
+    max_images: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    partial_images: int = 0,
+) -> EditPlan:
+    """Make the LLM's ``proposed`` edit arguments, and the developer's ``fixed`` ones, valid
+    for ``model`` on ``POST /v1/images/edits``, by the rules of :func:`coerce_params`.
+
+    ``proposed`` may set what the model's edit args schema offers
+    (:meth:`~langchain_imagegen.registry.ImageModelProfile.edit_llm_fields`): ``prompt``,
+    ``images`` (required: references such as ``img_<16 hex>`` handles, links or storage URIs,
+    as a list or one string; a string holding several is split), ``mask`` and the output
+    fields; ``input_fidelity`` only where the model takes it. The edits endpoint has no
+    ``style`` and no ``moderation``: both are dropped and reported. The images are stripped,
+    each sent once, and at most the model's ``edits.max_images`` (the first ones), every
+    change reported; resolving and checking the files is the caller's.
+
+    Returns the form fields of each request (no files; ``n`` split and streaming as in
+    :func:`coerce_params`), the image references and mask to upload with every request,
+    and one :class:`Adjustment` per change.
+
+    Raises:
+        InvalidArgumentError: the model cannot edit (the message names those that can), the
+            prompt is missing, blank or not text, or no usable image reference was given.
+    """
+    profile = get_profile(model)
+    if (why := profile.cannot_edit()) is not None:
+        raise InvalidArgumentError(why)
+    coercer, requests = _coerce(
+        _EDITS, profile, proposed, max_images=max_images, fixed=fixed, partial_images=partial_images
+    )
+    return EditPlan(
+        profile,
+        coercer.inputs["images"],
+        coercer.inputs.get("mask"),
+        requests,
+        tuple(coercer.adjustments),
+    )
+
+
+def _coerce(
+    route: _Route,
+    profile: ImageModelProfile,
+    proposed: Mapping[str, Any],
+    *,
+    max_images: int | None,
+    fixed: Mapping[str, Any] | None,
+    partial_images: int,
+) -> tuple[_Coercer, tuple[dict[str, Any], ...]]:
+    """The one mechanism behind both routes: the coercer (its adjustments and inputs) and the
+    request bodies."""
+    coercer = _Coercer(
+        profile, max(1, profile.max_images if max_images is None else max_images), route
+    )
     coercer.body["model"] = profile.name
     fixed = fixed or {}
     developer, developer_changes = coercer.sanitise(fixed)
@@ -678,7 +943,8 @@ def coerce_params(
     refusals = {key: coercer.refusal(key, fixed.keys()) for key in proposal}
     taken = {key: value for key, value in proposal.items() if refusals[key] is None}
     values = {**taken, **developer}
-    coercer.prompt(values.get("prompt"))
+    for key in route.required:
+        route.handlers[key](coercer, values.get(key))
     size_hint: dict[str, Any] = {}
     # Proposal order first (refused keys reported where they were proposed), then the
     # developer's keys: a key set by both is taken from the developer.
@@ -690,14 +956,16 @@ def coerce_params(
     for key, value, refusal in entries:
         if refusal is not None:
             coercer.drop(key, value, refusal)
-        elif key in ("prompt", "n"):
+        elif key == "n" or key in route.required:
             continue
-        elif (handler := _FIELDS.get(key)) is not None:
+        elif (handler := route.handlers.get(key)) is not None:
             handler(coercer, value)
         elif key in _SIZE_HINT_KEYS:
             size_hint[key] = value
         else:
-            coercer.drop(key, value, "not a parameter of the Images API")
+            coercer.drop(
+                key, value, coercer.unsupported(key) or "not a parameter of the Images API"
+            )
     if size_hint:
         coercer.size_hint(size_hint, values.get("size"))
     coercer.fix_transparency()
@@ -707,8 +975,8 @@ def coerce_params(
     changes = [c for k, c in proposal_changes.items() if k not in developer]
     changes += developer_changes.values()
     if changes:
-        sent = {*coercer.body, *(("n",) if counts else ())}
+        sent = {*coercer.body, *coercer.inputs, *(("n",) if counts else ())}
         coercer.adjustments[:0] = [change for change in changes if change.field in sent]
     body = coercer.body
     requests = (body,) if counts is None else tuple({**body, "n": count} for count in counts)
-    return CoercionResult(profile, requests, tuple(coercer.adjustments))
+    return coercer, requests

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "DEVELOPER_FIELDS",
+    "EDIT_LLM_FIELDS",
     "GATEWAY_PROFILE",
     "LLM_FIELDS",
+    "EditRule",
     "ImageModelProfile",
     "ModelRegistry",
     "SizeRule",
@@ -45,6 +47,21 @@ LLM_FIELDS: tuple[str, ...] = (
 # API parameters only the developer sets (``image_params``): never offered to the LLM, so a
 # prompt-injected model can neither relax moderation nor spoof the end-user id.
 DEVELOPER_FIELDS: tuple[str, ...] = ("moderation", "user", "output_compression", "response_format")
+# What the LLM may choose when it edits (POST /v1/images/edits), in schema order: the
+# generation fields the edits endpoint also has (it has no style or moderation), the images
+# and the mask, and input_fidelity. :meth:`ImageModelProfile.edit_llm_fields` picks a model's.
+EDIT_LLM_FIELDS: tuple[str, ...] = (
+    "prompt",
+    "images",
+    "mask",
+    "size",
+    "n",
+    "quality",
+    "background",
+    "output_format",
+    "input_fidelity",
+)
+_MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,27 @@ class SizeRule:
 
 
 @dataclass(frozen=True)
+class EditRule:
+    """What a model takes on POST /v1/images/edits (docs/models.md#edits).
+
+    ``max_images`` input images per request (16 for the GPT image models, 1 for dall-e-2),
+    each one of ``image_formats`` and smaller than ``max_image_bytes``; dall-e-2 needs a
+    ``square`` image. The optional mask is a PNG smaller than ``max_mask_bytes`` with the
+    first image's dimensions. ``input_fidelities`` are the ``input_fidelity`` values the model
+    takes (empty: it takes none). The API reference says "less than 50MB" and "less than
+    4MB" without saying which megabyte; the limits use the larger (MiB) reading, so the tool
+    never refuses a file the API would take.
+    """
+
+    max_images: int
+    image_formats: tuple[str, ...]
+    max_image_bytes: int
+    square: bool = False
+    max_mask_bytes: int = 4 * _MB
+    input_fidelities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ImageModelProfile:
     """What one model accepts on ``POST /v1/images/generations``.
 
@@ -126,6 +164,8 @@ class ImageModelProfile:
     max_partial_images: int = 0
     """How many streamed previews (``stream``/``partial_images``) the model can send; 0: it
     does not stream."""
+    edits: EditRule | None = None
+    """What the model takes on ``POST /v1/images/edits``; ``None``: it cannot edit."""
     shutdown: dt.date | None = None
     replacement: str | None = None
     permissive: bool = False
@@ -140,6 +180,27 @@ class ImageModelProfile:
     def llm_fields(self) -> tuple[str, ...]:
         """The :data:`LLM_FIELDS` this model takes: what its args schema offers the LLM."""
         return tuple(name for name in LLM_FIELDS if self.takes(name))
+
+    def takes_for_edits(self, field: str) -> bool:
+        """Whether this model takes ``field`` on the edits endpoint (``False`` for every field
+        when it cannot edit)."""
+        lacks = _EDIT_LACKS.get(field)
+        return self.edits is not None and (lacks is None or not lacks(self)) and self.takes(field)
+
+    def edit_llm_fields(self) -> tuple[str, ...]:
+        """The :data:`EDIT_LLM_FIELDS` this model takes: what its edit args schema offers the
+        LLM (none when it cannot edit)."""
+        return tuple(name for name in EDIT_LLM_FIELDS if self.takes_for_edits(name))
+
+    def cannot_edit(self) -> str | None:
+        """Why this model cannot edit, in words an LLM can act on (``None``: it can)."""
+        if self.edits is not None:
+            return None
+        editors = ", ".join(p.name for p in PROFILES if p.edits is not None)
+        return (
+            f"{self.name} cannot edit images; the models that can are {editors} (and their "
+            "dated snapshots). Describe the whole new image in a prompt and generate it instead"
+        )
 
     def accepts_size(self, size: str) -> bool:
         """Whether ``size`` is valid as sent (an enumerated value or one the rule allows)."""
@@ -184,6 +245,15 @@ _LACKS: dict[str, Callable[[ImageModelProfile], bool]] = {
     "output_compression": lambda p: not p.supports_output_compression,
 }
 
+# What the edits endpoint lacks, or needs in a profile, beyond what generation needs: the
+# multipart CreateImageEditRequest has no style and no moderation, and input_fidelity only
+# for the models that list it (docs/models.md#edits).
+_EDIT_LACKS: dict[str, Callable[[ImageModelProfile], bool]] = {
+    "style": lambda p: True,
+    "moderation": lambda p: True,
+    "input_fidelity": lambda p: p.edits is None or not p.edits.input_fidelities,
+}
+
 _WXH = re.compile(r"(\d{1,5})x(\d{1,5})")
 
 
@@ -194,6 +264,16 @@ def parse_wxh(size: str) -> tuple[int, int] | None:
 
 
 # --- The profiles -------------------------------------------------------------------------
+
+# docs/models.md#edits: the GPT image models edit up to 16 png/webp/jpg images, each less
+# than 50MB, with input_fidelity high or low (not gpt-image-1-mini); dall-e-2 edits one
+# square png less than 4MB; dall-e-3 cannot edit. Masks: png, less than 4MB.
+_GPT_IMAGE_EDITS = EditRule(
+    max_images=16,
+    image_formats=("png", "webp", "jpeg"),
+    max_image_bytes=50 * _MB,
+    input_fidelities=("high", "low"),
+)
 
 # docs/models.md#gpt-image-1-family: sizes, quality low/medium/high/auto; output_format,
 # output_compression, background and moderation are GPT-image only; images always come back
@@ -214,6 +294,7 @@ _GPT_IMAGE_1 = ImageModelProfile(
     moderations=("low", "auto"),
     always_b64=True,
     max_partial_images=3,
+    edits=_GPT_IMAGE_EDITS,
 )
 # docs/models.md#lifecycle: OpenAI names gpt-image-2.6-* as the successor of the models
 # below; no published API reference describes it yet, so the tool points at gpt-image-2.
@@ -230,6 +311,7 @@ PROFILES: tuple[ImageModelProfile, ...] = (
         max_images_per_request=10,
         max_prompt_chars=1000,
         response_formats=("url", "b64_json"),
+        edits=EditRule(max_images=1, image_formats=("png",), max_image_bytes=4 * _MB, square=True),
         shutdown=dt.date(2026, 5, 12),
         replacement="gpt-image-2",
     ),
@@ -259,8 +341,14 @@ PROFILES: tuple[ImageModelProfile, ...] = (
             family=name,
             shutdown=_GPT_IMAGE_1_SIBLINGS_SHUTDOWN,
             replacement="gpt-image-2",
+            edits=edits,
         )
-        for name in ("gpt-image-1-mini", "gpt-image-1.5", "chatgpt-image-latest")
+        for name, edits in (
+            # docs/models.md#edits: input_fidelity is "unsupported for gpt-image-1-mini"
+            ("gpt-image-1-mini", dataclasses.replace(_GPT_IMAGE_EDITS, input_fidelities=())),
+            ("gpt-image-1.5", _GPT_IMAGE_EDITS),
+            ("chatgpt-image-latest", _GPT_IMAGE_EDITS),
+        )
     ),
     # docs/models.md#gpt-image-2: any WxH by rule. OpenAI's reference says edges multiples of
     # 16, aspect 1:3 to 3:1, "maximum supported resolution is 3840x2160", sizes above
@@ -288,8 +376,10 @@ PROFILES: tuple[ImageModelProfile, ...] = (
 # API reference). Gateways document the DALL-E 3 request format for them; every value the API
 # reference knows passes through, plus any WxH size and any quality string (newer models
 # add qualities such as xhigh), with the reference's limits (n 1-10, prompt 32000), url or
-# b64_json; only keys that are not Images API parameters are dropped. Users who know better
-# register a profile or declare the model `like=` a known one.
+# b64_json; only keys that are not Images API parameters are dropped. Gateways proxy edits
+# too, so it edits like the GPT image models (docs/models.md#edits). Users who know better
+# register a profile (edits=None: the model cannot edit) or declare the model `like=` a
+# known one.
 GATEWAY_PROFILE = ImageModelProfile(
     name="gateway",
     family="gateway",
@@ -313,6 +403,7 @@ GATEWAY_PROFILE = ImageModelProfile(
     supports_output_compression=True,
     backgrounds=("transparent", "opaque", "auto"),
     moderations=("low", "auto"),
+    edits=_GPT_IMAGE_EDITS,
     permissive=True,
 )
 

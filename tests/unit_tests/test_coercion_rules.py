@@ -57,7 +57,9 @@ ALIASES: dict[str, str] = {
     "my-flux": "dall-e-3",
     "stable-diffusion-xl": "flux-dev",
 }
-_IDENTITY_FIELDS = frozenset({"name", "family", "shutdown", "replacement"})
+# Generation capabilities only: what a model takes on the edits endpoint has tables of its own
+# (test_edit_coercion.py), where gpt-image-1-mini differs from gpt-image-1.
+_IDENTITY_FIELDS = frozenset({"name", "family", "shutdown", "replacement", "edits"})
 
 
 def profile_of(name: str) -> ImageModelProfile:
