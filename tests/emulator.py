@@ -1,11 +1,13 @@
-"""Spec-faithful loopback emulator of the OpenAI Images API (``POST /v1/images/generations``).
+"""Spec-faithful loopback emulator of the OpenAI Images API (``POST /v1/images/generations``
+and the multipart ``POST /v1/images/edits``).
 
 Serves the integration tests, the benchmark and the fault/load/leak suites (and records the
 docs cassettes) without any network access. Sources, cited in brackets:
 
-* ``[API]``: the OpenAI API reference for ``POST /images/generations`` and its OpenAPI spec
-  (``openai/openai-openapi``, ``openapi.yaml`` at commit ``f85dbe22``, 2026-08-21), with the
-  client behaviour of ``openai/openai-python``;
+* ``[API]``: the OpenAI API reference for ``POST /images/generations`` and
+  ``POST /images/edits`` and its OpenAPI spec (``openai/openai-openapi``, ``openapi.yaml`` at
+  commit ``f85dbe22``, 2026-08-21; excerpts in ``tests/data/openapi``), with the client
+  behaviour of ``openai/openai-python``;
 * ``[models]``: ``docs/models.md``, each model's sizes, qualities, limits and shutdown date,
   with its public source;
 * ``[errors]``: error bodies as the API sends them: recorded (``tests/data/recorded``, see
@@ -16,7 +18,8 @@ docs cassettes) without any network access. Sources, cited in brackets:
 
 Behaviour:
 
-* routes: OpenAI ``/v1/images/generations`` (bearer auth), Azure deployment style
+* routes (edits: ``.../images/edits`` beside each, see below): OpenAI
+  ``/v1/images/generations`` (bearer auth), Azure deployment style
   ``/openai/deployments/{name}/images/generations?api-version=...`` and Azure v1 style
   ``/openai/v1/images/generations`` (``api-key`` header or bearer) [API, Azure], plus
   ``GET /files/<name>`` serving the images behind ``url`` responses;
@@ -44,6 +47,28 @@ event) and ``stream_reset[:K[,I]]`` (RST); ``stream_error[:K[,I]]`` (``event: er
 ``stream_stall[:S[,I]]`` (S seconds of silence after the first partial; ``stop()`` ends it).
 ``truncated_base64``, ``invalid_json``, ``empty_data`` and ``fewer_images`` shape streams too.
 
+Edits (``POST /v1/images/edits``, Azure ``/openai/deployments/{name}/images/edits?api-version=``
+and ``/openai/v1/images/edits``, auth as for generations) [API]:
+
+* the body is multipart/form-data (:func:`parse_multipart`, stdlib); input images come as
+  ``image`` or ``image[]`` parts, one or repeated, in any mix (openai-python sends a list as
+  one ``image[]`` part per file), plus an optional ``mask`` part; text parts are the fields;
+* :func:`spec_validator.validate_edit_request` answers with the API's error bodies: model
+  default ``gpt-image-1.5``, dall-e-3 refused, GPT image models up to 16 png/webp/jpeg images
+  (declared Content-Type, then the real format by magic bytes) each under 50 MB, dall-e-2 one
+  square PNG under 4 MB (with an alpha channel when there is no mask), the mask a PNG under
+  4 MB with the first image's dimensions and alpha, ``input_fidelity`` high/low (not
+  gpt-image-1-mini), every other field by the generation rules of the same model;
+* :attr:`Emulator.received_requests` keeps each edit's :class:`ReceivedEdit` (fields, and per
+  file its field name, filename, declared type, size, SHA-256, sniffed format, dimensions,
+  mode);
+* answers have the generation shapes of the same model (b64 and usage for GPT image models,
+  with input image tokens; url or b64 for dall-e-2); the images' colour (PNG/WebP) and tag
+  come from :func:`edit_digest` of the prompt and inputs, so an output shows what it was made
+  from; ``stream=true`` answers ``image_edit.partial_image`` / ``image_edit.completed``
+  events with the same machinery, faults and markers as generations. A body over 16 MB is
+  answered 413 before any validation (the 50 MB rule is tested on the validator).
+
 The server binds 127.0.0.1 only and never opens an outgoing connection. It accepts connections
 with the listening socket's own class, so a long-lived emulator keeps working while
 pytest-socket swaps ``socket.socket`` between tests.
@@ -56,6 +81,9 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import email.message
+import email.parser
+import email.utils
 import functools
 import hashlib
 import json
@@ -80,18 +108,48 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 if TYPE_CHECKING:
-    from tests.spec_validator import ApiError, Family, model_family, parse_size, validate_request
+    from tests.spec_validator import (
+        EDIT_DEFAULT_MODEL,
+        EDIT_IMAGE_FIELDS,
+        ApiError,
+        Family,
+        ImageInfo,
+        UploadedFile,
+        model_family,
+        parse_size,
+        probe_image,
+        validate_edit_request,
+        validate_request,
+    )
 else:
     try:  # the project venv puts the repo root on sys.path (editable install)
         from tests.spec_validator import (
+            EDIT_DEFAULT_MODEL,
+            EDIT_IMAGE_FIELDS,
             ApiError,
             Family,
+            ImageInfo,
+            UploadedFile,
             model_family,
             parse_size,
+            probe_image,
+            validate_edit_request,
             validate_request,
         )
     except ModuleNotFoundError:  # ``python tests/emulator.py`` with a bare interpreter
-        from spec_validator import ApiError, Family, model_family, parse_size, validate_request
+        from spec_validator import (
+            EDIT_DEFAULT_MODEL,
+            EDIT_IMAGE_FIELDS,
+            ApiError,
+            Family,
+            ImageInfo,
+            UploadedFile,
+            model_family,
+            parse_size,
+            probe_image,
+            validate_edit_request,
+            validate_request,
+        )
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -100,10 +158,15 @@ __all__ = [
     "EmulatorStats",
     "Fault",
     "FaultKind",
+    "FormPart",
+    "ReceivedEdit",
+    "ReceivedFile",
     "ReceivedRequest",
     "StreamRecord",
+    "edit_digest",
     "encode_image",
     "main",
+    "parse_multipart",
 ]
 
 DEFAULT_API_KEY: Final = "sk-test-emulator"
@@ -800,16 +863,71 @@ _MARKER_RE: Final = re.compile(r"\[\[fault:([a-z0-9_]+)(?::([^\]]*))?\]\]")
 
 
 @dataclass(frozen=True)
+class ReceivedFile:
+    """One file part of an edit request: what was declared and what the bytes are."""
+
+    field: str
+    """The part's form name: ``image``, ``image[]``, ``mask`` (or whatever was sent)."""
+    filename: str | None
+    content_type: str | None
+    """The part's declared Content-Type (None when the part had none)."""
+    size: int
+    sha256: str
+    """Hex SHA-256 of the bytes."""
+    format: str | None
+    """Sniffed from the bytes: ``png``, ``jpeg``, ``webp``, or None (not an image we read)."""
+    width: int | None
+    height: int | None
+    mode: str | None
+    """PIL-style mode (``RGB``, ``RGBA``, ``L``, ``LA``, ``P``, ``CMYK``) from the header."""
+    has_alpha: bool = False
+    """Alpha channel, or PNG ``tRNS`` transparency."""
+
+
+@dataclass(frozen=True)
+class ReceivedEdit:
+    """The multipart body of an edit request, as parsed (see :attr:`ReceivedRequest.edit`)."""
+
+    content_type: str
+    """The request's Content-Type header (with its boundary)."""
+    fields: tuple[tuple[str, str], ...]
+    """Text parts, in order, repeated names kept (``ReceivedRequest.body`` keeps the last)."""
+    files: tuple[ReceivedFile, ...]
+    """File parts, in order."""
+    digest: str
+    """:func:`edit_digest` of the prompt and input files: the edited images' PNG/WebP colour is
+    its first three bytes and their ``tEXt``/COM tag starts ``edit-<first 16 hex digits>-``."""
+    parsed: bool = True
+    """False when the body was not multipart/form-data the emulator could read."""
+
+    @property
+    def images(self) -> tuple[ReceivedFile, ...]:
+        """The input images (``image`` and ``image[]`` parts), in the order sent."""
+        return tuple(upload for upload in self.files if upload.field in EDIT_IMAGE_FIELDS)
+
+    @property
+    def mask(self) -> ReceivedFile | None:
+        return next((upload for upload in self.files if upload.field == "mask"), None)
+
+
+@dataclass(frozen=True)
 class ReceivedRequest:
-    """One generation request as it reached the emulator."""
+    """One generation or edit request as it reached the emulator."""
 
     path: str
     headers: Mapping[str, str]
     body: dict[str, Any]
     """As sent; ``{"__unparseable__": text}`` when it was not a JSON object (so that
-    ``is_valid`` rejects it)."""
+    ``is_valid`` rejects it). For an edit: its text fields (the last of repeated names), as
+    strings."""
     model: str | None = None
     """Azure: the model the deployment resolved to (replaces ``body["model"]``)."""
+    edit: ReceivedEdit | None = None
+    """Set for ``/images/edits`` requests: fields and files as parsed."""
+
+    @property
+    def is_edit(self) -> bool:
+        return self.edit is not None
 
     @property
     def effective_body(self) -> dict[str, Any]:
@@ -841,6 +959,8 @@ class EmulatorStats:
     client closed while the emulator waited between events)."""
     stream_events_written: int = 0
     """SSE events (data-carrying, comments excluded) handed to the socket."""
+    edit_requests: int = 0
+    """Requests to an ``/images/edits`` route (not counted in ``generation_requests``)."""
 
 
 @dataclass(frozen=True)
@@ -876,6 +996,7 @@ class _Counters:
     streams_finished: int = 0
     streams_abandoned: int = 0
     stream_events_written: int = 0
+    edit_requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -922,6 +1043,7 @@ class _Reply:
 class _Route:
     kind: Literal["openai", "azure_deployment", "azure_v1"]
     deployment: str | None = None
+    operation: Literal["generations", "edits"] = "generations"
 
 
 @dataclass(frozen=True)
@@ -932,9 +1054,9 @@ class _StoredFile:
 
 
 _ROUTES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
-    (re.compile(r"/v1/images/generations/?"), "openai"),
-    (re.compile(r"/openai/deployments/([^/]+)/images/generations/?"), "azure_deployment"),
-    (re.compile(r"/openai/v1/images/generations/?"), "azure_v1"),
+    (re.compile(r"/v1/images/(generations|edits)/?"), "openai"),
+    (re.compile(r"/openai/deployments/([^/]+)/images/(generations|edits)/?"), "azure_deployment"),
+    (re.compile(r"/openai/v1/images/(generations|edits)/?"), "azure_v1"),
 )
 
 
@@ -942,8 +1064,9 @@ def _match_route(path: str) -> _Route | None:
     for pattern, kind in _ROUTES:
         match = pattern.fullmatch(path)
         if match is not None:
-            deployment = match.group(1) if match.groups() else None
-            return _Route(cast(Any, kind), deployment)
+            *deployment, operation = match.groups()
+            deployment_name = deployment[0] if deployment else None
+            return _Route(cast(Any, kind), deployment_name, cast(Any, operation))
     return None
 
 
@@ -1024,8 +1147,19 @@ def _blob_error(code: str, message: str, rid: str) -> bytes:
 # Streamed answers (pure): events -> SSE frames -> steps the handler carries out
 # ============================================================================================
 
-_PARTIAL: Final = "image_generation.partial_image"
-_COMPLETED: Final = "image_generation.completed"
+# [API] event types: ``image_generation.*`` for generations, ``image_edit.*`` for edits.
+_PARTIAL_SUFFIX: Final = ".partial_image"
+_COMPLETED_SUFFIX: Final = ".completed"
+
+
+def _is_partial(event: Mapping[str, Any]) -> bool:
+    return str(event["type"]).endswith(_PARTIAL_SUFFIX)
+
+
+def _is_completed(event: Mapping[str, Any]) -> bool:
+    return str(event["type"]).endswith(_COMPLETED_SUFFIX)
+
+
 # Previews are lighter shades of the final colour (and tagged ``-partial-P``), so their bytes
 # never equal the final image's, whatever the output format.
 _PREVIEW_RGB: Final[tuple[tuple[int, int, int], ...]] = (
@@ -1062,7 +1196,7 @@ def _sse_frame(
 
 def _spec_example_shape(event: Mapping[str, Any]) -> dict[str, Any]:
     """The fields (and key order) of the spec's streaming example [API]."""
-    if event["type"] == _PARTIAL:
+    if _is_partial(event):
         return {key: event[key] for key in ("type", "b64_json", "partial_image_index")}
     usage = event["usage"]
     return {
@@ -1082,9 +1216,9 @@ def _interruption_point(events: Sequence[Mapping[str, Any]], partials: int) -> i
     the K-th partial, or at the first completed event if fewer partials precede it."""
     seen = 0
     for position, event in enumerate(events):
-        if seen >= partials or event["type"] == _COMPLETED:
+        if seen >= partials or _is_completed(event):
             return position
-        seen += event["type"] == _PARTIAL
+        seen += _is_partial(event)
     return len(events)
 
 
@@ -1114,17 +1248,17 @@ def _stream_steps(
             break
         gap(first=position == 0)
         text = json.dumps(event, separators=(",", ":"))
-        if kind == "invalid_json" and event["type"] == _COMPLETED:
+        if kind == "invalid_json" and _is_completed(event):
             text = text[: len(text) // 2]
         if quirks:
-            pretty = position == 0 or event["type"] == _COMPLETED
+            pretty = position == 0 or _is_completed(event)
             frame = _sse_frame(
                 json.dumps(event, indent=2).splitlines() if pretty else [text],
                 event=event["type"],
                 event_id=f"{rid}-{position}",
                 retry_ms=3000 if position == 0 else None,
                 newline="\r\n",
-                space=event["type"] == _COMPLETED,
+                space=_is_completed(event),
             )
         else:
             frame = _sse_frame([text], event=event["type"])
@@ -1140,6 +1274,160 @@ def _stream_steps(
         gap(first=not events)
         steps.append(_Send(b"data: [DONE]\r\n\r\n", "[DONE]"))
     return steps
+
+
+# ============================================================================================
+# Edits (pure): multipart parsing, the input digest, how an edit's images look
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class FormPart:
+    """One part of a multipart/form-data body (RFC 7578)."""
+
+    name: str
+    filename: str | None
+    """Present for file parts (httpx and openai-python always send one for a file)."""
+    content_type: str | None
+    data: bytes
+
+
+def _disposition_param(headers: email.message.Message, name: str) -> str | None:
+    value = headers.get_param(name, header="content-disposition")
+    if value is None:
+        return None
+    text = email.utils.collapse_rfc2231_value(cast(Any, value))
+    # compat32 reads header bytes as ASCII with surrogate escapes; names are UTF-8 [WHATWG].
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _form_part(block: bytes) -> FormPart | None:
+    if block.startswith(b"\r\n"):
+        head, data = b"", block[2:]
+    else:
+        split = block.find(b"\r\n\r\n")
+        if split < 0:
+            return None
+        head, data = block[: split + 2], block[split + 4 :]
+    headers = email.parser.BytesHeaderParser().parsebytes(head)
+    if headers.get_content_disposition() != "form-data":
+        return None
+    name = _disposition_param(headers, "name")
+    if name is None:
+        return None
+    part_type = headers.get("content-type")
+    return FormPart(
+        name,
+        _disposition_param(headers, "filename"),
+        part_type.strip() if part_type else None,
+        data,
+    )
+
+
+def parse_multipart(content_type: str, raw: bytes) -> list[FormPart] | None:
+    """The parts of a multipart/form-data body, or None when ``content_type`` is not
+    multipart/form-data with a boundary or the body does not follow it (RFC 2046 5.1.1:
+    optional preamble, ``--boundary`` lines, CRLF before each delimiter, ``--boundary--``)."""
+    header = email.message.Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if header.get_content_type() != "multipart/form-data" or not isinstance(boundary, str):
+        return None
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
+    separator = b"\r\n" + delimiter
+    if raw.startswith(delimiter):
+        pos = len(delimiter)
+    else:
+        start = raw.find(separator)
+        if start < 0:
+            return None
+        pos = start + len(separator)
+    parts: list[FormPart] = []
+    while True:
+        if raw.startswith(b"--", pos):
+            return parts
+        line_end = raw.find(b"\r\n", pos)
+        if line_end < 0 or raw[pos:line_end].strip(b" \t"):
+            return None
+        end = raw.find(separator, line_end + 2)
+        if end < 0:
+            return None
+        part = _form_part(raw[line_end + 2 : end])
+        if part is None:
+            return None
+        parts.append(part)
+        pos = end + len(separator)
+
+
+def edit_digest(prompt: str, files: Iterable[tuple[str, str]]) -> str:
+    """Hex SHA-256 over the prompt and each ``(field, sha256 hex)`` of the input files, in
+    order: what an edit's output is made to depend on."""
+    digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass"))
+    for name, file_sha in files:
+        digest.update(b"\x00" + name.encode() + b"\x00" + file_sha.encode())
+    return digest.hexdigest()
+
+
+def _received_file(part: FormPart) -> ReceivedFile:
+    info: ImageInfo | None = probe_image(part.data)
+    return ReceivedFile(
+        field=part.name,
+        filename=part.filename,
+        content_type=part.content_type,
+        size=len(part.data),
+        sha256=hashlib.sha256(part.data).hexdigest(),
+        format=info.format if info else None,
+        width=info.width if info else None,
+        height=info.height if info else None,
+        mode=info.mode if info else None,
+        has_alpha=info.has_alpha if info else False,
+    )
+
+
+def _edit_typed_body(fields: Mapping[str, str]) -> dict[str, Any]:
+    """A validated edit's fields as the generation pipeline reads a JSON body [API]."""
+    body: dict[str, Any] = {"model": EDIT_DEFAULT_MODEL, **fields}
+    for key in ("n", "output_compression", "partial_images"):
+        if key in body:
+            body[key] = int(body[key])
+    if "stream" in body:
+        body["stream"] = body["stream"] == "true"
+    return body
+
+
+@dataclass(frozen=True)
+class _Look:
+    """How a success is drawn: generations use the defaults; an edit's images take their colour
+    and tag from :func:`edit_digest`, and its usage counts the input images."""
+
+    events: str = "image_generation"
+    """Stream event type prefix [API]: ``image_generation`` or ``image_edit``."""
+    tag_prefix: str = ""
+    rgb: tuple[int, int, int] = _RGB
+    input_image_tokens: int = 0
+
+
+_GENERATION_LOOK: Final = _Look()
+
+
+def _edit_look(edit: ReceivedEdit) -> _Look:
+    rgb = (int(edit.digest[0:2], 16), int(edit.digest[2:4], 16), int(edit.digest[4:6], 16))
+    if rgb in _PREVIEW_RGB:  # keep final images distinct from previews
+        rgb = (rgb[0] ^ 1, rgb[1], rgb[2])
+    # Emulator convention (not OpenAI's formula): 1 input token per 4096 input pixels.
+    tokens = sum(
+        math.ceil((image.width or 0) * (image.height or 0) / 4096) for image in edit.images
+    )
+    return _Look("image_edit", f"edit-{edit.digest[:16]}-", rgb, tokens)
+
+
+def _with_input_images(usage: dict[str, Any], image_tokens: int) -> dict[str, Any]:
+    """Add input image tokens to an ImageGenUsage/ImagesUsage [API]."""
+    if image_tokens:
+        usage["input_tokens"] += image_tokens
+        usage["input_tokens_details"]["image_tokens"] += image_tokens
+        usage["total_tokens"] += image_tokens
+    return usage
 
 
 # ============================================================================================
@@ -1501,6 +1789,7 @@ class Emulator:
                 streams_finished=c.streams_finished,
                 streams_abandoned=c.streams_abandoned,
                 stream_events_written=c.stream_events_written,
+                edit_requests=c.edit_requests,
             )
 
     def reset(self) -> None:
@@ -1646,6 +1935,8 @@ class Emulator:
         route = _match_route(split.path)
         if route is None or method != "POST":
             return _json_reply(404, _openai_error(f"Invalid URL ({method} {split.path})"))
+        if route.operation == "edits":
+            return self._edit(route, split, headers, raw, rid)
         return self._generation(route, split, headers, raw, rid)
 
     def _serve_file(self, name: str, rid: str) -> _Reply:
@@ -1697,6 +1988,74 @@ class Emulator:
         self._sleep(self.latency_s)
         return self._success(route, effective, fault, rid)
 
+    def _edit(
+        self,
+        route: _Route,
+        target: SplitResult,
+        headers: Mapping[str, str],
+        raw: bytes,
+        rid: str,
+    ) -> _Reply:
+        """[API] multipart edit: the generation pipeline (auth, Azure routing, faults, latency,
+        success shapes, streaming) around :func:`spec_validator.validate_edit_request`."""
+        with self._lock:
+            self._counters.edit_requests += 1
+        content_type = headers.get("content-type", "")
+        parts = parse_multipart(content_type, raw)
+        texts = [(part.name, _form_text(part)) for part in parts or () if part.filename is None]
+        fields = dict(texts)  # the last of repeated names wins
+        uploads = [part for part in parts or () if part.filename is not None]
+        hashes = [(part.name, hashlib.sha256(part.data).hexdigest()) for part in uploads]
+        edit = ReceivedEdit(
+            content_type=content_type,
+            fields=tuple(texts),
+            files=tuple(_received_file(part) for part in uploads),
+            digest=edit_digest(fields.get("prompt", ""), hashes),
+            parsed=parts is not None,
+        )
+        azure_model, route_error = self._resolve_azure(
+            route, parse_qs(target.query), dict(fields) if parts is not None else None
+        )
+        body = dict(fields) if parts is not None else None
+        self._record(target.path, headers, raw, body, azure_model, edit)
+        auth_error = self._check_auth(route, headers)
+        if auth_error is not None:
+            return auth_error
+        if route_error is not None:
+            return route_error
+        fault = self._take_fault(body)
+        if fault is not None and fault.kind in _PRE_KINDS:
+            early = self._apply_pre_fault(fault)
+            if early is not None:
+                return early
+            fault = None
+        if parts is None:
+            # UNVERIFIED wording; the real endpoint also takes JSON bodies with image
+            # references (EditImageBodyJsonParam), which the emulator does not model.
+            return _json_reply(
+                400,
+                _openai_error(
+                    "The emulator reads edits as multipart/form-data only; got Content-Type "
+                    f"{content_type or '(none)'!r} or a body that does not follow its boundary."
+                ),
+            )
+        effective = fields if azure_model is None else {**fields, "model": azure_model}
+        files = [
+            UploadedFile(
+                part.name, part.filename, part.content_type or "application/octet-stream", part.data
+            )
+            for part in uploads
+        ]
+        error = validate_edit_request(effective, files)
+        if error is not None:
+            return _error_reply(error)
+        typed = _edit_typed_body(effective)
+        rejection = self._reject_deployment(route, typed)
+        if rejection is not None:
+            return rejection
+        self._sleep(self.latency_s)
+        return self._success(route, typed, fault, rid, _edit_look(edit))
+
     def _record(
         self,
         path: str,
@@ -1704,12 +2063,13 @@ class Emulator:
         raw: bytes,
         body: dict[str, Any] | None,
         azure_model: str | None,
+        edit: ReceivedEdit | None = None,
     ) -> None:
         if not self.record_bodies:
             return
         if body is None:
             body = {"__unparseable__": raw[:2000].decode("utf-8", "replace")}
-        request = ReceivedRequest(path, dict(headers), body, azure_model)
+        request = ReceivedRequest(path, dict(headers), body, azure_model, edit)
         with self._lock:
             self._received.append(request)
 
@@ -1796,6 +2156,10 @@ class Emulator:
         error = validate_request(body)
         if error is not None:
             return _error_reply(error)
+        return self._reject_deployment(route, body)
+
+    def _reject_deployment(self, route: _Route, body: Mapping[str, Any]) -> _Reply | None:
+        """Shut-down models [models] and Azure's no-WebP rule [Azure], for a valid body."""
         model = str(body.get("model") or "dall-e-2")
         if model in self.shut_down_models:
             return _json_reply(
@@ -1818,7 +2182,12 @@ class Emulator:
         return None
 
     def _success(
-        self, route: _Route, body: Mapping[str, Any], fault: Fault | None, rid: str
+        self,
+        route: _Route,
+        body: Mapping[str, Any],
+        fault: Fault | None,
+        rid: str,
+        look: _Look = _GENERATION_LOOK,
     ) -> _Reply:
         family = cast(Family, model_family(str(body.get("model") or "dall-e-2")))
         gpt = family in _GPT_FAMILIES
@@ -1828,7 +2197,9 @@ class Emulator:
         transparent = gpt and body.get("background") == "transparent"
         kind = fault.kind if fault is not None else None
         if gpt and body.get("stream") is True and kind != "stream_ignored":
-            return self._stream(body, n, (width, height), output_format, transparent, rid, fault)
+            return self._stream(
+                body, n, (width, height), output_format, transparent, rid, fault, look
+            )
         count = _image_count(n, fault)
         images = [
             encode_image(
@@ -1836,8 +2207,9 @@ class Emulator:
                 width,
                 height,
                 transparent=transparent,
-                tag=f"{rid}-{i}",
+                tag=f"{look.tag_prefix}{rid}-{i}",
                 pad_to_bytes=self.image_bytes,
+                rgb=look.rgb,
             )
             for i in range(count)
         ]
@@ -1861,7 +2233,8 @@ class Emulator:
             payload["output_format"] = output_format
             payload["quality"] = quality
             payload["size"] = f"{width}x{height}"
-            payload["usage"] = _usage(str(body["prompt"]), n, quality, width, height)
+            usage = _usage(str(body["prompt"]), n, quality, width, height)
+            payload["usage"] = _with_input_images(usage, look.input_image_tokens * n)
         else:
             payload["data"] = items
         with self._lock:
@@ -1913,6 +2286,7 @@ class Emulator:
         transparent: bool,
         rid: str,
         fault: Fault | None,
+        look: _Look = _GENERATION_LOOK,
     ) -> _Reply:
         """[API] ``stream: true``: per image, ``partial_images`` preview events then one
         completed event. The events carry no image index, so with n > 1 the images follow one
@@ -1929,6 +2303,7 @@ class Emulator:
             "output_format": output_format,
         }
         usage = _usage(str(body["prompt"]), 1, quality, width, height)
+        usage = _with_input_images(usage, look.input_image_tokens)
         usage.pop("output_tokens_details")  # [API] ImagesUsage: not in the streamed usage
         partials = int(body.get("partial_images") or 0)
         count = _image_count(n, fault)
@@ -1941,12 +2316,12 @@ class Emulator:
                     width,
                     height,
                     transparent=transparent,
-                    tag=f"{rid}-{i}-partial-{p}",
+                    tag=f"{look.tag_prefix}{rid}-{i}-partial-{p}",
                     rgb=_PREVIEW_RGB[p % len(_PREVIEW_RGB)],
                 )
                 events.append(
                     {
-                        "type": _PARTIAL,
+                        "type": look.events + _PARTIAL_SUFFIX,
                         "b64_json": base64.b64encode(preview).decode("ascii"),
                         **common,
                         "partial_image_index": p,
@@ -1957,13 +2332,15 @@ class Emulator:
                 width,
                 height,
                 transparent=transparent,
-                tag=f"{rid}-{i}",
+                tag=f"{look.tag_prefix}{rid}-{i}",
                 pad_to_bytes=self.image_bytes,
+                rgb=look.rgb,
             )
             encoded = base64.b64encode(image).decode("ascii")
             if truncate:
                 encoded = encoded[: (len(encoded) // 2) | 1]  # odd length: never valid base64
-            events.append({"type": _COMPLETED, "b64_json": encoded, **common, "usage": usage})
+            completed = look.events + _COMPLETED_SUFFIX
+            events.append({"type": completed, "b64_json": encoded, **common, "usage": usage})
         if fault is not None and fault.kind == "stream_spec_example":
             events = [_spec_example_shape(event) for event in events]
         with self._lock:
@@ -1987,6 +2364,11 @@ def _peer_closed(conn: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def _form_text(part: FormPart) -> str:
+    """A text part's value (UTF-8, as browsers and httpx send it [WHATWG])."""
+    return part.data.decode("utf-8", "replace")
 
 
 def _parse_object(raw: bytes) -> dict[str, Any] | None:

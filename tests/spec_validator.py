@@ -1,4 +1,7 @@
-"""Independent per-model validator for ``POST /v1/images/generations`` request bodies.
+"""Independent per-model validator for ``POST /v1/images/generations`` request bodies, and for
+multipart ``POST /v1/images/edits`` requests (:func:`validate_edit_request`, at the end of the
+module, with its own sources and ``EDIT_DECISIONS``; :func:`probe_image` reads an upload's real
+format, size and mode from its header with the stdlib).
 
 Written from OpenAI's API reference (the OpenAPI request schema at openai-openapi commit
 f85dbe22, vendored in ``tests/data/openapi``), the recorded exchanges in ``tests/data/recorded``
@@ -51,12 +54,23 @@ from __future__ import annotations
 
 import datetime
 import re
+import struct
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 __all__ = [
+    "DALLE2_EDIT_MAX_IMAGE_BYTES",
     "DECISIONS",
+    "EDIT_DECISIONS",
+    "EDIT_DEFAULT_MODEL",
+    "EDIT_FILE_FIELDS",
+    "EDIT_IMAGE_FIELDS",
+    "EDIT_MASK_MAX_BYTES",
+    "EDIT_MAX_IMAGES",
+    "EDIT_SCHEMA_FIELDS",
+    "GPT_EDIT_MAX_IMAGE_BYTES",
     "GPT_IMAGE_2_MAX_EDGE",
     "GPT_IMAGE_2_MAX_PIXELS",
     "GPT_IMAGE_2_MAX_SHORT_EDGE",
@@ -65,11 +79,15 @@ __all__ = [
     "SCHEMA_FIELDS",
     "ApiError",
     "Family",
+    "ImageInfo",
+    "UploadedFile",
     "gpt_image_2_size_problem",
     "is_valid",
     "model_family",
     "parse_size",
+    "probe_image",
     "resolve_model",
+    "validate_edit_request",
     "validate_request",
 ]
 
@@ -658,3 +676,490 @@ def validate_request(body: Mapping[str, Any]) -> ApiError | None:
 def is_valid(body: Mapping[str, Any]) -> bool:
     """True when ``validate_request`` accepts ``body``."""
     return validate_request(body) is None
+
+
+# ============================================================================================
+# Edits: ``POST /v1/images/edits`` (multipart/form-data)
+# ============================================================================================
+#
+# Sources, besides those above:
+# * ``[edit-spec]``: the OpenAPI ``CreateImageEditRequest`` schema and ``InputFidelity`` at commit
+#   f85dbe22 (vendored as ``tests/data/openapi/openapi-images-edits-2026-08-21-f85dbe22.json``);
+# * ``[sdk]``: openai-python ``resources/images.py`` ``edit`` and ``_utils._extract_items``: a
+#   single file goes out as the part ``image``, a list as one ``image[]`` part per entry;
+# * ``[reported]``: an error body quoted verbatim in a public issue or code comment (named).
+
+EDIT_SCHEMA_FIELDS: Final[tuple[str, ...]] = (
+    "image",
+    "prompt",
+    "mask",
+    "background",
+    "model",
+    "n",
+    "size",
+    "response_format",
+    "output_format",
+    "output_compression",
+    "user",
+    "input_fidelity",
+    "stream",
+    "partial_images",
+    "quality",
+)
+"""[edit-spec] every property of CreateImageEditRequest, in schema order (no ``moderation`` or
+``style``: those are answered ``unknown_parameter``)."""
+EDIT_IMAGE_FIELDS: Final[frozenset[str]] = frozenset({"image", "image[]"})
+"""[sdk, edit-spec] part names that carry input images; both are accepted, repeated or not."""
+EDIT_FILE_FIELDS: Final[frozenset[str]] = EDIT_IMAGE_FIELDS | {"mask"}
+EDIT_DEFAULT_MODEL: Final = "gpt-image-1.5"
+"""[edit-spec] ``model`` default of the edits endpoint (generations default to dall-e-2)."""
+EDIT_MAX_IMAGES: Final = 16
+"""[edit-spec] ``maxItems`` of the image array (GPT image models); dall-e-2 takes one."""
+GPT_EDIT_MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
+"""[edit-spec] "each image should be a png, webp, or jpg file less than 50MB"."""
+DALLE2_EDIT_MAX_IMAGE_BYTES: Final = 4 * 1024 * 1024
+"""[edit-spec] dall-e-2: "a square png file less than 4MB"."""
+EDIT_MASK_MAX_BYTES: Final = 4 * 1024 * 1024
+"""[edit-spec] mask: "a valid PNG file, less than 4MB, and the same dimensions as image"."""
+
+EDIT_DECISIONS: Final[tuple[str, ...]] = (
+    "missing model -> gpt-image-1.5 (the edit schema's default)",
+    "dall-e-3 -> 400 invalid_value 'Value must be 'dall-e-2''",
+    "moderation and style are not edit fields -> unknown_parameter",
+    "generation per-family field rules reused (dall-e-2 quality, GPT response_format, ...)",
+    "input_fidelity on dall-e-2 or gpt-image-1-mini -> unknown_parameter",
+    "declared part Content-Type checked first, then the bytes' real format",
+    "dall-e-2 without a mask: the image needs an alpha channel (RGBA, LA) or be L",
+    "mask: PNG by its bytes, < 4 MB, first image's dimensions, alpha channel or tRNS",
+    "form integers are plain decimal digits; stream is 'true' or 'false'",
+    "image and image[] parts may be mixed; images count in the order sent",
+)
+
+_EDIT_INTEGER_FIELDS: Final[frozenset[str]] = frozenset(
+    {"n", "output_compression", "partial_images"}
+)
+_EDIT_BOOLEAN_FIELDS: Final[frozenset[str]] = frozenset({"stream"})
+_FORM_INTEGER_RE: Final = re.compile(r"-?[0-9]{1,9}")
+# [reported] the order the API lists them in (openai/openai-ruby#147, Comfy-Org/ComfyUI#9329;
+# dall-e-2: openai/openai-node#1468).
+_GPT_EDIT_MIMETYPES: Final[tuple[str, ...]] = ("image/jpeg", "image/png", "image/webp")
+_DALLE2_EDIT_MIMETYPES: Final[tuple[str, ...]] = ("image/png",)
+_MIMETYPE_FORMATS: Final[Mapping[str, str]] = {
+    "image/jpeg": "jpeg",
+    "image/png": "png",
+    "image/webp": "webp",
+}
+_INPUT_FIDELITY: Final[tuple[str, ...]] = ("high", "low")
+# [edit-spec] InputFidelity: "unsupported for gpt-image-1-mini" (and its dated snapshots).
+_NO_INPUT_FIDELITY_RE: Final = re.compile(r"gpt-image-1-mini(-\d{4}-\d{2}-\d{2})?")
+# [reported] dall-e-2 accepts these PIL modes for an image sent without a mask.
+_DALLE2_UNMASKED_MODES: Final[tuple[str, ...]] = ("RGBA", "LA", "L")
+
+
+# --------------------------------------------------------------------------------------------
+# Image probing (stdlib): format by magic bytes, dimensions, PIL-style mode
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an uploaded file's bytes are, read from its header (no pixel decoding)."""
+
+    format: Literal["png", "jpeg", "webp"]
+    width: int
+    height: int
+    mode: str
+    """PIL-style mode: ``L``, ``LA``, ``P``, ``RGB``, ``RGBA`` (``CMYK`` for JPEG)."""
+    transparency: bool = False
+    """PNG ``tRNS`` chunk (a transparent colour or palette alpha)."""
+
+    @property
+    def has_alpha(self) -> bool:
+        """An alpha channel, or transparency through ``tRNS``."""
+        return self.mode in ("LA", "RGBA") or self.transparency
+
+
+_PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
+_PNG_MODES: Final[Mapping[int, str]] = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); not DHT/JPG/DAC.
+_JPEG_SOF: Final[frozenset[int]] = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_MODES: Final[Mapping[int, str]] = {1: "L", 3: "RGB", 4: "CMYK"}
+
+
+def _probe_png(data: bytes) -> ImageInfo | None:
+    """Walk the chunks (lengths and CRCs checked) from IHDR to IEND; needs an IDAT."""
+    pos, header, transparency, has_idat = len(_PNG_MAGIC), None, False, False
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            return None
+        chunk = data[pos + 8 : end - 4]
+        if zlib.crc32(kind + chunk) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return None
+        if header is None:
+            if kind != b"IHDR" or length != 13:
+                return None
+            width, height, _depth, colour = struct.unpack(">IIBB", chunk[:10])
+            if not width or not height or colour not in _PNG_MODES:
+                return None
+            header = (width, height, _PNG_MODES[colour])
+        elif kind == b"tRNS":
+            transparency = True
+        elif kind == b"IDAT":
+            has_idat = True
+        elif kind == b"IEND":
+            if not has_idat:
+                return None
+            return ImageInfo("png", header[0], header[1], header[2], transparency)
+        pos = end
+    return None
+
+
+def _probe_jpeg(data: bytes) -> ImageInfo | None:
+    """Walk the marker segments to the frame header; the file must end with EOI (a JPEG cut
+    short does not decode)."""
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # RSTn, SOI, TEM: no length
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if length < 2 or pos + 2 + length > len(data):
+            return None
+        if marker in _JPEG_SOF:
+            if length < 8:
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            mode = _JPEG_MODES.get(data[pos + 9])
+            if not width or not height or mode is None:
+                return None
+            return ImageInfo("jpeg", width, height, mode)
+        if marker == 0xDA:  # a scan before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def _probe_webp(data: bytes) -> ImageInfo | None:
+    """RIFF container whose declared size fits, then the VP8 / VP8L / VP8X header."""
+    if len(data) < 20 or data[8:12] != b"WEBP":
+        return None
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    if riff_size + 8 > len(data):
+        return None
+    kind, payload = data[12:16], data[20:]
+    if kind == b"VP8 " and len(payload) >= 10 and payload[3:6] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", payload[6:10])
+        width, height = width & 0x3FFF, height & 0x3FFF
+        return ImageInfo("webp", width, height, "RGB") if width and height else None
+    if kind == b"VP8L" and len(payload) >= 5 and payload[0] == 0x2F:
+        bits = int.from_bytes(payload[1:5], "little")
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        return ImageInfo("webp", width, height, "RGBA" if bits >> 28 & 1 else "RGB")
+    if kind == b"VP8X" and len(payload) >= 10:
+        width = int.from_bytes(payload[4:7], "little") + 1
+        height = int.from_bytes(payload[7:10], "little") + 1
+        return ImageInfo("webp", width, height, "RGBA" if payload[0] & 0x10 else "RGB")
+    return None
+
+
+def probe_image(data: bytes) -> ImageInfo | None:
+    """Format, dimensions and mode of PNG, JPEG or WebP bytes; None for anything else (other
+    formats, truncated or corrupt headers)."""
+    if data.startswith(_PNG_MAGIC):
+        return _probe_png(data)
+    if data.startswith(b"\xff\xd8\xff"):
+        return _probe_jpeg(data)
+    if data.startswith(b"RIFF"):
+        return _probe_webp(data)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Edit request model and error bodies
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file part of a multipart edit request, as received."""
+
+    field: str
+    """The part's form name as sent: ``image``, ``image[]``, ``mask`` (or any other)."""
+    filename: str | None
+    content_type: str
+    """The part's declared Content-Type (``application/octet-stream`` when it had none)."""
+    data: bytes
+
+
+def _file_key(field: str, index: int, as_array: bool) -> str:
+    """How the API names a file in its messages: ``image``, or ``image[0]`` for an entry of
+    an array ([reported] ``Invalid file 'image[0]'`` in raushankrgupta/web-product-scraper)."""
+    return f"image[{index}]" if field in EDIT_IMAGE_FIELDS and as_array else field
+
+
+def _unsupported_mimetype(key: str, content_type: str, supported: Sequence[str]) -> ApiError:
+    """[reported] message verbatim (openai/openai-ruby#147, Comfy-Org/ComfyUI#9329,
+    openai/openai-node#1468); code ``unsupported_file_mimetype`` from a client's regression test
+    (raushankrgupta/web-product-scraper). UNVERIFIED: ``param`` (set to the file's key)."""
+    return _error(
+        f"Invalid file '{key}': unsupported mimetype ('{content_type}'). "
+        f"Supported file formats are {_quote_list(supported)}.",
+        param=key,
+        code="unsupported_file_mimetype",
+    )
+
+
+def _invalid_image_file(position: int) -> ApiError:
+    """[reported] verbatim GPT-image edit body (lofcz/LLMTornado#105): the bytes do not decode.
+    ``position`` counts from 1; ``{request_id}`` is filled in by the emulator."""
+    return _error(
+        f"Invalid image file or mode for image {position}, please check your image file. If "
+        "you believe this is an error, contact us at help.openai.com and include the request "
+        "ID {request_id}.",
+        param=None,
+        code="invalid_image_file",
+        type_="image_generation_user_error",
+    )
+
+
+def _dalle2_png_required() -> ApiError:
+    """[reported] legacy DALL·E upload message ("Uploaded image must be a PNG and less than
+    4 MB.", quoted from openai-python 0.x ``InvalidRequestError`` in public code).
+    UNVERIFIED: ``code``/``param`` (null, as in the legacy dall-e-2 prompt-length body)."""
+    return _error("Uploaded image must be a PNG and less than 4 MB.", param=None, code=None)
+
+
+def _expected_file(param: str, value: str) -> ApiError:
+    """[reported] text where a file belongs (openai/openai-ruby#147, message verbatim for
+    ``image``; ``param``/``code`` as in AIProxyTeam/AIProxySwift#211). UNVERIFIED for ``mask``."""
+    expected = "one of an array of files or file" if param == "image" else "a file"
+    got = _with_article(_json_type(value))
+    return _error(
+        f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _array_where_file(param: str) -> ApiError:
+    """[reported] verbatim dall-e-2 body for several images (AIProxyTeam/AIProxySwift#211);
+    UNVERIFIED for ``mask``."""
+    return _error(
+        f"Invalid type for '{param}': expected a file, but got an array instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _file_where_string(param: str) -> ApiError:
+    """UNVERIFIED: a file part for a text field, in the ``invalid_type`` pattern."""
+    return _error(
+        f"Invalid type for '{param}': expected a string, but got a file instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _edit_model_refused(model: str) -> ApiError:
+    """[reported] the edits endpoint's model refusal, quoted for gpt-image-1 and gpt-image-2
+    when it refused them ("Invalid value: 'gpt-image-1'. Value must be 'dall-e-2'.", param
+    ``model``, code ``invalid_value``); the same body is assumed for dall-e-3, which cannot
+    edit [edit-spec]."""
+    return _error(
+        f"Invalid value: '{model}'. Value must be 'dall-e-2'.",
+        param="model",
+        code="invalid_value",
+    )
+
+
+def _mask_error(message: str) -> ApiError:
+    """UNVERIFIED: no mask rejection body is on record; ``param`` ``mask``, ``invalid_value``."""
+    return _error(f"Invalid mask image - {message}", param="mask", code="invalid_value")
+
+
+# --------------------------------------------------------------------------------------------
+# Edit checks
+# --------------------------------------------------------------------------------------------
+
+
+def _typed_edit_fields(fields: Mapping[str, str]) -> tuple[dict[str, Any], ApiError | None]:
+    """Form strings -> the JSON-typed body the generation checks expect."""
+    body: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in _EDIT_INTEGER_FIELDS:
+            if not _FORM_INTEGER_RE.fullmatch(value):
+                return body, _invalid_type(key, "integer", value)
+            body[key] = int(value)
+        elif key in _EDIT_BOOLEAN_FIELDS:
+            if value not in ("true", "false"):  # [sdk] booleans are sent as true/false
+                return body, _invalid_type(key, "boolean", value)
+            body[key] = value == "true"
+        else:
+            body[key] = value
+    return body, None
+
+
+def _check_edit_shape(fields: Mapping[str, str], files: Sequence[UploadedFile]) -> ApiError | None:
+    """[edit-spec] known fields only; files where files belong, text elsewhere."""
+    for key in [*fields, *(upload.field for upload in files)]:
+        if key not in EDIT_SCHEMA_FIELDS and key != "image[]":
+            return _unknown_parameter(key)
+    for key in ("image", "image[]", "mask"):
+        if key in fields:
+            return _expected_file("mask" if key == "mask" else "image", fields[key])
+    for upload in files:
+        if upload.field not in EDIT_FILE_FIELDS:
+            return _file_where_string(upload.field)
+    if sum(upload.field == "mask" for upload in files) > 1:
+        return _array_where_file("mask")
+    return None
+
+
+def _check_input_fidelity(family: Family, model: str, body: Mapping[str, Any]) -> ApiError | None:
+    """[edit-spec] InputFidelity: high/low; not for gpt-image-1-mini (nor dall-e-2).
+    UNVERIFIED: ``unknown_parameter`` for the models without it, as for other-family fields."""
+    if "input_fidelity" not in body:
+        return None
+    if family == "dall-e-2" or _NO_INPUT_FIDELITY_RE.fullmatch(model):
+        return _unknown_parameter("input_fidelity")
+    value = body["input_fidelity"]
+    return (
+        None
+        if value in _INPUT_FIDELITY
+        else _invalid_value("input_fidelity", value, _INPUT_FIDELITY)
+    )
+
+
+def _check_image_files(
+    family: Family, images: Sequence[UploadedFile], has_mask: bool
+) -> ApiError | None:
+    """[edit-spec, reported] count, declared type, size and real format of each input image."""
+    as_array = len(images) > 1 or any(upload.field == "image[]" for upload in images)
+    if family == "dall-e-2" and as_array:
+        return _array_where_file("image")
+    if len(images) > EDIT_MAX_IMAGES:
+        # UNVERIFIED for images: OpenAI's generic array-length body (other endpoints).
+        return _error(
+            f"Invalid 'image': array too long. Expected an array with maximum length "
+            f"{EDIT_MAX_IMAGES}, but got an array with length {len(images)} instead.",
+            param="image",
+            code="array_above_max_length",
+        )
+    supported = _DALLE2_EDIT_MIMETYPES if family == "dall-e-2" else _GPT_EDIT_MIMETYPES
+    for index, upload in enumerate(images):
+        key = _file_key(upload.field, index, as_array)
+        declared = upload.content_type.split(";")[0].strip().lower()
+        if declared not in supported:
+            return _unsupported_mimetype(key, declared, supported)
+        info = probe_image(upload.data)
+        if family == "dall-e-2":
+            too_big = len(upload.data) >= DALLE2_EDIT_MAX_IMAGE_BYTES
+            if info is None or info.format != "png" or too_big:
+                return _dalle2_png_required()
+            if info.width != info.height:
+                # UNVERIFIED: no body on record for a non-square dall-e-2 image.
+                return _error(
+                    f"Invalid input image - image must be square, got {info.width}x{info.height}.",
+                    param=None,
+                    code=None,
+                )
+            if not has_mask and info.mode not in _DALLE2_UNMASKED_MODES:
+                # [reported] message verbatim (sashabaranov/go-openai#188); UNVERIFIED
+                # code/param (null, as the legacy dall-e-2 bodies).
+                return _error(
+                    f"Invalid input image - format must be in "
+                    f"{list(_DALLE2_UNMASKED_MODES)}, got {info.mode}.",
+                    param=None,
+                    code=None,
+                )
+            continue
+        if len(upload.data) >= GPT_EDIT_MAX_IMAGE_BYTES:
+            # UNVERIFIED: no body on record for an image of 50 MB or more.
+            return _error(
+                f"Invalid file '{key}': file too large ({len(upload.data)} bytes). Each image "
+                "must be less than 50 MB.",
+                param=key,
+                code="file_too_large",
+            )
+        if info is None:
+            return _invalid_image_file(index + 1)
+    return None
+
+
+def _check_mask(mask: UploadedFile, first: UploadedFile) -> ApiError | None:
+    """[edit-spec] "a valid PNG file, less than 4MB, and have the same dimensions as image",
+    whose "fully transparent areas" mark the edit: so it needs alpha (or ``tRNS``)."""
+    declared = mask.content_type.split(";")[0].strip().lower()
+    if declared != "image/png":
+        # UNVERIFIED for the mask: the image's verbatim mimetype body, PNG only.
+        return _unsupported_mimetype("mask", declared, ("image/png",))
+    info = probe_image(mask.data)
+    if info is None or info.format != "png":
+        return _mask_error("must be a valid PNG file.")
+    if len(mask.data) >= EDIT_MASK_MAX_BYTES:
+        return _mask_error(f"must be less than 4 MB, got {len(mask.data)} bytes.")
+    image = probe_image(first.data)
+    if image is not None and (image.width, image.height) != (info.width, info.height):
+        return _mask_error(
+            f"mask size ({info.width}x{info.height}) does not match image size "
+            f"({image.width}x{image.height})."
+        )
+    if not info.has_alpha:
+        return _mask_error(f"format must be in ['RGBA', 'LA'], got {info.mode}.")
+    return None
+
+
+def validate_edit_request(
+    fields: Mapping[str, str], files: Sequence[UploadedFile]
+) -> ApiError | None:
+    """The error the real API would answer a multipart edit with, or None if accepted.
+
+    ``fields`` are the text parts (name -> value; the emulator keeps the last of repeated
+    names), ``files`` every file part in the order sent. Checks run schema first, then per
+    model (the generation rules where the edit schema has the same field), then the files.
+    """
+    error = _check_edit_shape(fields, files)
+    if error is not None:
+        return error
+    body, error = _typed_edit_fields(fields)
+    if error is not None:
+        return error
+    error = _check_prompt_present(body)
+    if error is not None:
+        return error
+    images = [upload for upload in files if upload.field in EDIT_IMAGE_FIELDS]
+    if not images:
+        # UNVERIFIED: OpenAI's generic missing-parameter body.
+        return _error(
+            "Missing required parameter: 'image'.",
+            param="image",
+            code="missing_required_parameter",
+        )
+    model = body.get("model", EDIT_DEFAULT_MODEL)
+    family = model_family(model)
+    if family is None:
+        return _model_not_found(model)
+    if family == "dall-e-3":
+        return _edit_model_refused(model)
+    for family_check in _FAMILY_CHECKS:
+        error = family_check(family, body)
+        if error is not None:
+            return error
+    error = _check_input_fidelity(family, model, body)
+    if error is not None:
+        return error
+    mask = next((upload for upload in files if upload.field == "mask"), None)
+    error = _check_image_files(family, images, mask is not None)
+    if error is not None or mask is None:
+        return error
+    return _check_mask(mask, images[0])
