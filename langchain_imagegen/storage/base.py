@@ -67,7 +67,8 @@ class SavedImage:
 
 
 class ImageStoreBase(Protocol):
-    """The interface :class:`~langchain_imagegen.generation.ImageGenerator` saves through."""
+    """The interface :class:`~langchain_imagegen.generation.ImageGenerator` saves through,
+    and :class:`~langchain_imagegen.handles.ImageResolver` reads earlier images through."""
 
     @property
     def is_remote(self) -> bool:
@@ -101,3 +102,37 @@ class ImageStoreBase(Protocol):
     def link(
         self, uri: str, *, expires_in: int | None = None
     ) -> tuple[str | None, dt.datetime | None]: ...
+
+    def read(self, name: str, *, max_bytes: int) -> bytes:
+        """The bytes of ``name`` (relative to the store's root), at most ``max_bytes``.
+
+        Raises:
+            ValueError: ``name`` is not a plain relative name under the root
+                (:func:`~langchain_imagegen.storage.images.name_segments`), or leads out of
+                it (a symlink), or is not a regular file.
+            FileNotFoundError: there is no such image.
+            InvalidArgumentError: the image is larger than ``max_bytes`` (a ``ValueError``).
+            StorageError: the read failed (the message names the store, never a credential).
+        """
+        ...
+
+    async def aread(self, name: str, *, max_bytes: int) -> bytes:
+        """:meth:`read` without blocking the event loop."""
+        ...
+
+    def names(self) -> list[str]:
+        """The names of the finished images directly under the root (``<hash16>.<ext>``),
+        newest first where the storage tells when they were written; previews and temp files
+        are left out. Empty when the root does not exist yet.
+
+        Raises:
+            StorageError: the listing failed.
+        """
+        ...
+
+    def name_of(self, ref: str) -> str | None:
+        """The name (relative to the root) ``ref`` designates when it points into this
+        store, else ``None``: an absolute local path under the directory (symlinks
+        followed), the store's own URI (``s3://bucket/prefix/<name>``) or a link under its
+        ``public_base_url``. Says nothing of whether the image exists."""
+        ...

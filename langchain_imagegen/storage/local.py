@@ -15,16 +15,25 @@ import datetime as dt
 import hashlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
-from langchain_imagegen.errors import StorageError
+from langchain_imagegen.errors import InvalidArgumentError, StorageError
 from langchain_imagegen.storage.base import SavedImage
-from langchain_imagegen.storage.images import content_name, image_kind
+from langchain_imagegen.storage.images import (
+    content_hash_of,
+    content_name,
+    image_kind,
+    name_segments,
+)
 
-__all__ = ["ImageStore", "LocalImageStore"]
+__all__ = ["ImageStore", "LocalImageStore", "local_name_within", "read_file_within"]
 
 _CHUNK = 1 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+# Reads: never through a symlink swapped in as the last component, and never blocked on a
+# FIFO planted under the root (it is refused after ``fstat`` as not a regular file).
+_O_READ = os.O_RDONLY | _O_BINARY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def _current_umask() -> int:
@@ -57,6 +66,73 @@ def _file_sha256(path: Path, size: int) -> str | None:
         return digest.hexdigest()
     except OSError:
         return None
+
+
+def _inside(root: str, target: str) -> bool:
+    try:
+        return target != root and os.path.commonpath([root, target]) == root
+    except ValueError:  # Windows: another drive
+        return False
+
+
+def local_name_within(root: str | os.PathLike[str], path: str) -> str | None:
+    """The name of the absolute ``path`` relative to the directory ``root`` (``/``-separated),
+    both resolved with ``os.path.realpath`` (symlinks followed); ``None`` when ``path`` is
+    not absolute or leads outside ``root``."""
+    if "\x00" in path or not os.path.isabs(path):
+        return None
+    base = os.path.realpath(root)
+    target = os.path.realpath(path)
+    if not _inside(base, target):
+        return None
+    return os.path.relpath(target, base).replace(os.sep, "/")
+
+
+def read_file_within(root: str | os.PathLike[str], name: str, *, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``name`` under the directory ``root``, at most
+    ``max_bytes``.
+
+    ``name`` is checked (:func:`~langchain_imagegen.storage.images.name_segments`), joined to
+    ``root`` and resolved with ``os.path.realpath``: a symlink may point elsewhere under
+    ``root``, never out of it. The resolved file is opened without following a symlink and
+    must be a regular file; at most ``max_bytes + 1`` bytes are read.
+
+    Raises:
+        ValueError: an unsafe name, a path that leads out of ``root``, not a regular file.
+        FileNotFoundError: nothing by that name.
+        InvalidArgumentError: the file is larger than ``max_bytes``.
+        OSError: the file could not be read.
+    """
+    segments = name_segments(name)
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(base, *segments))
+    if not _inside(base, target):
+        raise ValueError(f"{name!r} leads out of its directory")
+    fd = os.open(target, _O_READ)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{name!r} is not a regular file")
+        if info.st_size > max_bytes:
+            raise _too_large(name, info.st_size, max_bytes)
+        chunks: list[bytes] = []
+        remaining = max_bytes + 1
+        while remaining > 0 and (chunk := os.read(fd, min(_CHUNK, remaining))):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:  # it grew since fstat
+        raise _too_large(name, None, max_bytes)
+    return data
+
+
+def _too_large(name: str, size: int | None, max_bytes: int) -> InvalidArgumentError:
+    said = f"{size:,} bytes" if size is not None else "larger"
+    return InvalidArgumentError(
+        f"{name} is {said}, over the {max_bytes:,}-byte limit for an input image"
+    )
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -195,6 +271,63 @@ class LocalImageStore:
             error.errno = exc.errno
             raise error from exc
         return True
+
+    # --- reading back ------------------------------------------------------------------
+
+    def read(self, name: str, *, max_bytes: int) -> bytes:
+        """The bytes of ``<output_dir>/<name>``, at most ``max_bytes``: see
+        :func:`read_file_within` (symlinks may not lead out of the directory).
+
+        Raises:
+            ValueError: an unsafe name, a path out of the directory, not a regular file.
+            FileNotFoundError: no such file.
+            InvalidArgumentError: the file is larger than ``max_bytes``.
+            StorageError: the file could not be read (the message names the directory).
+        """
+        try:
+            return read_file_within(self.output_dir, name, max_bytes=max_bytes)
+        except (ValueError, FileNotFoundError):
+            raise
+        except OSError as exc:
+            error = StorageError(f"could not read {name} from {self.output_dir}: {exc.strerror}")
+            error.errno = exc.errno
+            raise error from exc
+
+    async def aread(self, name: str, *, max_bytes: int) -> bytes:
+        """:meth:`read` in a worker thread."""
+        return await asyncio.to_thread(self.read, name, max_bytes=max_bytes)
+
+    def names(self) -> list[str]:
+        """The finished images' file names (``<hash16>.<ext>``, regular files only), newest
+        first by modification time; ``[]`` when the directory does not exist yet.
+
+        Raises:
+            StorageError: the directory could not be listed.
+        """
+        found: list[tuple[int, str]] = []
+        try:
+            with os.scandir(self.output_dir) as entries:
+                for entry in entries:
+                    if content_hash_of(entry.name) is None:
+                        continue
+                    with contextlib.suppress(OSError):  # removed meanwhile
+                        if entry.is_file(follow_symlinks=False):
+                            found.append(
+                                (entry.stat(follow_symlinks=False).st_mtime_ns, entry.name)
+                            )
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            error = StorageError(f"could not list the images in {self.output_dir}: {exc.strerror}")
+            error.errno = exc.errno
+            raise error from exc
+        found.sort(key=lambda item: (-item[0], item[1]))
+        return [name for _, name in found]
+
+    def name_of(self, ref: str) -> str | None:
+        """The name under the directory of the absolute path ``ref`` (symlinks followed), or
+        ``None`` when it is not absolute or leads elsewhere."""
+        return local_name_within(self.output_dir, ref)
 
 
 ImageStore = LocalImageStore

@@ -29,15 +29,20 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import fsspec
 from fsspec.core import url_to_fs
 
-from langchain_imagegen.errors import ConfigurationError, StorageError
+from langchain_imagegen.errors import ConfigurationError, InvalidArgumentError, StorageError
 from langchain_imagegen.storage import DEFAULT_LINK_EXPIRES_IN
 from langchain_imagegen.storage.base import SavedImage, scrub, secret_strings
-from langchain_imagegen.storage.images import content_name, image_kind
+from langchain_imagegen.storage.images import (
+    content_hash_of,
+    content_name,
+    image_kind,
+    name_segments,
+)
 
 __all__ = ["RemoteImageStore"]
 
@@ -63,6 +68,27 @@ def _wait_for(future: concurrent.futures.Future[Any]) -> Any:
     while not future.done():
         concurrent.futures.wait([future], timeout=1)
     return future.result()
+
+
+_MODIFIED_KEYS = ("LastModified", "last_modified", "mtime", "updated", "created")
+"""Where fsspec filesystems put an object's modification time in ``info``: s3fs, adlfs,
+the local filesystem, gcsfs (an ISO string), the memory filesystem."""
+
+
+def _modified(info: Mapping[str, Any]) -> float:
+    """When an object was last written (a POSIX timestamp), ``0.0`` if its listing says not."""
+    for key in _MODIFIED_KEYS:
+        value = info.get(key)
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.timezone.utc)
+            return value.timestamp()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return _modified({key: dt.datetime.fromisoformat(value.replace("Z", "+00:00"))})
+    return 0.0
 
 
 def _reason(exc: BaseException) -> str:
@@ -383,6 +409,123 @@ class RemoteImageStore:
         if error is not None:
             raise StorageError(f"{error} for {self._where}")
         return link, expires_at
+
+    # --- reading back ------------------------------------------------------------------
+
+    def _object_path(self, name: str) -> str:
+        return "/".join((self._root, *name_segments(name)))
+
+    def _checked_size(self, name: str, data: bytes, max_bytes: int) -> bytes:
+        if len(data) > max_bytes:
+            raise InvalidArgumentError(
+                f"{name} is larger than the {max_bytes:,}-byte limit for an input image"
+            )
+        return bytes(data)
+
+    def read(self, name: str, *, max_bytes: int) -> bytes:
+        """The bytes of the object ``<url>/<name>``, at most ``max_bytes`` (one ranged GET of
+        ``max_bytes + 1`` bytes where the filesystem supports ranges, as s3fs does).
+
+        Raises:
+            ValueError: ``name`` is not a plain relative name.
+            FileNotFoundError: no such object.
+            InvalidArgumentError: the object is larger than ``max_bytes``.
+            StorageError: the read failed (the message names the store, never a credential).
+        """
+        path = self._object_path(name)
+        try:
+            data = self.filesystem.cat_file(path, start=0, end=max_bytes + 1)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no image {name} in {self._where}") from None
+        except Exception as exc:
+            raise self._failure(f"read {name} from", exc) from exc
+        return self._checked_size(name, data, max_bytes)
+
+    async def aread(self, name: str, *, max_bytes: int) -> bytes:
+        """:meth:`read` without blocking the event loop: on the filesystem's own loop for an
+        async filesystem (s3fs, gcsfs, adlfs), else in a worker thread."""
+        if not self._async_put:
+            return await asyncio.to_thread(self.read, name, max_bytes=max_bytes)
+        path = self._object_path(name)
+        fs = self.filesystem
+        reading = fs._cat_file(path, start=0, end=max_bytes + 1)
+        try:
+            data = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(reading, fs.loop))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no image {name} in {self._where}") from None
+        except Exception as exc:
+            raise self._failure(f"read {name} from", exc) from exc
+        return self._checked_size(name, data, max_bytes)
+
+    def names(self) -> list[str]:
+        """The finished images' object names (``<hash16>.<ext>``) directly under the URL,
+        newest first by the listing's modification time; ``[]`` when there are none.
+
+        One listing of the prefix (fresh: the filesystem's listings cache is dropped first,
+        since other workers write here too).
+
+        Raises:
+            StorageError: the listing failed.
+        """
+        fs = self.filesystem
+        try:
+            fs.invalidate_cache(self._root)
+            entries = fs.ls(self._root, detail=True)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise self._failure("list the images in", exc) from exc
+        found: list[tuple[float, str]] = []
+        for info in entries:
+            name = str(info.get("name", "")).rstrip("/").rsplit("/", 1)[-1]
+            if info.get("type") == "file" and content_hash_of(name) is not None:
+                found.append((_modified(info), name))
+        found.sort(key=lambda item: (-item[0], item[1]))
+        return [name for _, name in found]
+
+    def _name_under_root(self, path: str) -> str | None:
+        if not path.startswith(f"{self._root}/"):
+            return None
+        name = path[len(self._root) + 1 :]
+        try:
+            name_segments(name)
+        except ValueError:
+            return None
+        return name
+
+    def name_of(self, ref: str) -> str | None:
+        """The name under the URL that ``ref`` designates: this store's URI of an object
+        (``s3://bucket/prefix/<name>``: same protocol, bucket and prefix, compared as
+        normalized strings) or a link under its ``public_base_url``; else ``None``. Names
+        with ``.``, ``..``, empty or hidden segments never match; neither do query strings,
+        fragments or chained URLs."""
+        if not isinstance(ref, str) or "::" in ref or "\x00" in ref:
+            return None
+        if self.public_base_url and ref.startswith(f"{self.public_base_url}/"):
+            return self._name_of_link(ref[len(self.public_base_url) + 1 :])
+        split = urlsplit(ref)
+        protocols = self._fs.protocol
+        ours = (protocols,) if isinstance(protocols, str) else tuple(protocols)
+        if split.scheme.lower() not in ours or split.query or split.fragment or "?" in ref:
+            return None
+        return self._name_under_root(str(self._fs._strip_protocol(ref)))
+
+    def _name_of_link(self, key: str) -> str | None:
+        if "?" in key or "#" in key:
+            return None
+        key = unquote(key)
+        root = self._root.lstrip("/")  # links name the key: the path without the bucket
+        if self._protocol in _BUCKETED:
+            root = root.partition("/")[2]
+        if root:
+            if not key.startswith(f"{root}/"):
+                return None
+            key = key[len(root) + 1 :]
+        try:
+            name_segments(key)
+        except ValueError:
+            return None
+        return key
 
     def discard(self, saved: SavedImage) -> bool:
         """Delete an image this store saved, to roll back a call that later failed.
