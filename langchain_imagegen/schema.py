@@ -8,7 +8,8 @@ strict mode (https://platform.openai.com/docs/guides/function-calling, "Strict m
 property required, optional ones nullable).
 
 The fields offered are exactly :meth:`ImageModelProfile.llm_fields`, the list coercion also
-reads to drop whatever else an LLM proposes.
+reads to drop whatever else an LLM proposes; for edits (:func:`build_edit_args_schema`),
+:meth:`ImageModelProfile.edit_llm_fields`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.registry import LLM_FIELDS, ImageModelProfile
 
-__all__ = ["LLM_FIELDS", "build_args_schema"]
+__all__ = ["LLM_FIELDS", "build_args_schema", "build_edit_args_schema"]
 
 
 def _nullable(schema: dict[str, Any]) -> Any:
@@ -44,6 +46,65 @@ def _prompt(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
                 "What the image should show, in detail (subject, setting, style, "
                 f"composition). At most {profile.max_prompt_chars} characters."
             )
+        ),
+    )
+
+
+def _edit_prompt(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
+    return (
+        str,
+        Field(
+            description=(
+                "The image you want, in detail: what to change, add or combine, and what to "
+                f"keep. At most {profile.max_prompt_chars} characters."
+            )
+        ),
+    )
+
+
+def _images(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
+    edits = profile.edits
+    assert edits is not None  # edit_llm_fields() is empty without edits
+    formats = edits.image_formats
+    listed = f"{', '.join(formats[:-1])} or {formats[-1]}" if len(formats) > 1 else formats[0]
+    kind = f"{'square ' if edits.square else ''}{listed}"
+    if edits.max_images == 1:
+        description = (
+            "The image to edit, as a one-item list: the handle of an earlier image (img_...) "
+            f"or its link. {profile.name} edits one {kind} image."
+        )
+    else:
+        description = (
+            "The images to edit or combine: handles of earlier images (img_...) or their "
+            f"links; up to {edits.max_images} ({kind}). A mask applies to the first."
+        )
+    annotation = Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "string"}})]
+    return annotation, Field(description=description)
+
+
+def _mask(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
+    return (
+        _nullable({"type": "string"}),
+        Field(
+            default=None,
+            description=(
+                "Handle or link of a PNG whose transparent areas mark where to edit; same size "
+                "as the first image. Without one, the prompt says what to change."
+            ),
+        ),
+    )
+
+
+def _input_fidelity(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
+    fidelities = profile.edits.input_fidelities if profile.edits else ()
+    return (
+        _enum(fidelities),
+        Field(
+            default=None,
+            description=(
+                "How closely the result keeps the input images' features, faces especially. "
+                "Default low."
+            ),
         ),
     )
 
@@ -125,24 +186,35 @@ _BUILDERS: dict[str, Callable[[ImageModelProfile, int], _FieldDefinition]] = {
 }
 
 
-def _fields(profile: ImageModelProfile, max_images: int) -> dict[str, Any]:
-    """Field definitions in the order the LLM should read them."""
-    return {name: _BUILDERS[name](profile, max_images) for name in profile.llm_fields()}
+# Edits: the same builders, with the images, the mask and input_fidelity (EDIT_LLM_FIELDS).
+_EDIT_BUILDERS: dict[str, Callable[[ImageModelProfile, int], _FieldDefinition]] = {
+    **_BUILDERS,
+    "prompt": _edit_prompt,
+    "images": _images,
+    "mask": _mask,
+    "input_fidelity": _input_fidelity,
+}
 
 
 @lru_cache(maxsize=256)
 def _cached_schema(
-    profile: ImageModelProfile, max_images: int, hidden: frozenset[str]
+    profile: ImageModelProfile, max_images: int, hidden: frozenset[str], *, edits: bool = False
 ) -> type[BaseModel]:
-    fields = {k: v for k, v in _fields(profile, max_images).items() if k not in hidden}
+    """The args schema: the fields in the order the LLM should read them, but ``hidden``."""
+    builders, names = (
+        (_EDIT_BUILDERS, profile.edit_llm_fields()) if edits else (_BUILDERS, profile.llm_fields())
+    )
+    fields: dict[str, Any] = {
+        name: builders[name](profile, max_images) for name in names if name not in hidden
+    }
     return create_model(
-        "ImageGenerationInput",
+        "ImageEditInput" if edits else "ImageGenerationInput",
         __config__=ConfigDict(
             # Unknown keys reach coercion, which drops and reports them instead of failing.
             extra="allow",
             json_schema_extra=_no_additional_properties,
         ),
-        __doc__=f"Arguments for generating images with {profile.name}.",
+        __doc__=f"Arguments for {'editing' if edits else 'generating'} images with {profile.name}.",
         **fields,
     )
 
@@ -162,3 +234,19 @@ def build_args_schema(
     """
     limit = profile.max_images if max_images is None else max_images
     return _cached_schema(profile, limit, frozenset(hidden) - {"prompt"})
+
+
+def build_edit_args_schema(
+    profile: ImageModelProfile, *, max_images: int | None = None, hidden: Collection[str] = ()
+) -> type[BaseModel]:
+    """The pydantic args schema for editing with ``profile`` (``POST /v1/images/edits``):
+    :meth:`ImageModelProfile.edit_llm_fields`, ``prompt`` and ``images`` required; options as
+    in :func:`build_args_schema` (``prompt`` and ``images`` cannot be hidden).
+
+    Raises:
+        InvalidArgumentError: the model cannot edit (the message names those that can).
+    """
+    if (why := profile.cannot_edit()) is not None:
+        raise InvalidArgumentError(why)
+    limit = profile.max_images if max_images is None else max_images
+    return _cached_schema(profile, limit, frozenset(hidden) - {"prompt", "images"}, edits=True)
