@@ -105,7 +105,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
-from urllib.parse import SplitResult, parse_qs, quote, urlsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, quote, urlsplit
 
 if TYPE_CHECKING:
     from tests.spec_validator import (
@@ -1296,9 +1296,7 @@ def _disposition_param(headers: email.message.Message, name: str) -> str | None:
     value = headers.get_param(name, header="content-disposition")
     if value is None:
         return None
-    text = email.utils.collapse_rfc2231_value(cast(Any, value))
-    # compat32 reads header bytes as ASCII with surrogate escapes; names are UTF-8 [WHATWG].
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return email.utils.collapse_rfc2231_value(cast(Any, value))
 
 
 def _form_part(block: bytes) -> FormPart | None:
@@ -1309,7 +1307,8 @@ def _form_part(block: bytes) -> FormPart | None:
         if split < 0:
             return None
         head, data = block[: split + 2], block[split + 4 :]
-    headers = email.parser.BytesHeaderParser().parsebytes(head)
+    # Part headers are UTF-8 (names and filenames as browsers and httpx send them [WHATWG]).
+    headers = email.parser.HeaderParser().parsestr(head.decode("utf-8", "replace"))
     if headers.get_content_disposition() != "form-data":
         return None
     name = _disposition_param(headers, "name")
@@ -1357,6 +1356,16 @@ def parse_multipart(content_type: str, raw: bytes) -> list[FormPart] | None:
             return None
         parts.append(part)
         pos = end + len(separator)
+
+
+def _parse_form(content_type: str, raw: bytes) -> list[FormPart] | None:
+    """Multipart parts, or a urlencoded form's fields as text parts (what httpx sends when a
+    request has no file at all), or None."""
+    if content_type.partition(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        text = raw.decode("utf-8", "replace")
+        pairs = parse_qsl(text, keep_blank_values=True)
+        return [FormPart(name, None, None, value.encode()) for name, value in pairs]
+    return parse_multipart(content_type, raw)
 
 
 def edit_digest(prompt: str, files: Iterable[tuple[str, str]]) -> str:
@@ -2001,7 +2010,7 @@ class Emulator:
         with self._lock:
             self._counters.edit_requests += 1
         content_type = headers.get("content-type", "")
-        parts = parse_multipart(content_type, raw)
+        parts = _parse_form(content_type, raw)
         texts = [(part.name, _form_text(part)) for part in parts or () if part.filename is None]
         fields = dict(texts)  # the last of repeated names wins
         uploads = [part for part in parts or () if part.filename is not None]
@@ -2035,7 +2044,8 @@ class Emulator:
             return _json_reply(
                 400,
                 _openai_error(
-                    "The emulator reads edits as multipart/form-data only; got Content-Type "
+                    "The emulator reads edits as multipart/form-data (or a urlencoded form "
+                    "without files) only; got Content-Type "
                     f"{content_type or '(none)'!r} or a body that does not follow its boundary."
                 ),
             )

@@ -1058,7 +1058,7 @@ def _check_image_files(
     supported = _DALLE2_EDIT_MIMETYPES if family == "dall-e-2" else _GPT_EDIT_MIMETYPES
     for index, upload in enumerate(images):
         key = _file_key(upload.field, index, as_array)
-        declared = upload.content_type.split(";")[0].strip().lower()
+        declared = upload.content_type.partition(";")[0].strip().lower()
         if declared not in supported:
             return _unsupported_mimetype(key, declared, supported)
         info = probe_image(upload.data)
@@ -1099,7 +1099,7 @@ def _check_image_files(
 def _check_mask(mask: UploadedFile, first: UploadedFile) -> ApiError | None:
     """[edit-spec] "a valid PNG file, less than 4MB, and have the same dimensions as image",
     whose "fully transparent areas" mark the edit: so it needs alpha (or ``tRNS``)."""
-    declared = mask.content_type.split(";")[0].strip().lower()
+    declared = mask.content_type.partition(";")[0].strip().lower()
     if declared != "image/png":
         # UNVERIFIED for the mask: the image's verbatim mimetype body, PNG only.
         return _unsupported_mimetype("mask", declared, ("image/png",))
