@@ -4,7 +4,8 @@
 :class:`LocalImageStore` (atomic files, no fsspec import), a URL (``s3://bucket/prefix``,
 ``gs://...``, ``az://...``, ``memory://...``, anything fsspec knows, ``file://`` included) a
 :class:`RemoteImageStore`, imported on first use. Both name images by content hash and return
-a :class:`SavedImage`.
+a :class:`SavedImage`, and read their images back (``read``/``aread``, capped, never outside
+their root; ``names``, newest first) for :mod:`langchain_imagegen.handles`.
 """
 
 from __future__ import annotations
