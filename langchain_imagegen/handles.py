@@ -214,7 +214,7 @@ def _has_dot_dot(ref: str) -> bool:
     return ".." in re.split(r"[/\\]", ref)
 
 
-def handles_in(names: Iterable[str], limit: int = _KNOWN_HANDLES) -> list[str]:
+def _handles_in(names: Iterable[str], limit: int = _KNOWN_HANDLES) -> list[str]:
     """The handles of the content names among ``names``, in order, without repeats."""
     handles: list[str] = []
     for name in names:
@@ -285,7 +285,7 @@ class ImageResolver:
         """The handles of the newest finished images in the store (no previews), at most
         ``limit``; ``[]`` when the store cannot be listed."""
         try:
-            return handles_in(self.store.names(), limit)
+            return _handles_in(self.store.names(), limit)
         except StorageError:
             return []
 
@@ -353,7 +353,7 @@ class ImageResolver:
 
     def _refused(self, problem: str) -> Generator[_Step, Any, InvalidArgumentError]:
         """The error for a refused reference, naming the handles that may be used."""
-        handles = handles_in((yield _ListNames()))
+        handles = _handles_in((yield _ListNames()))
         if handles:
             advice = f"refer to an earlier image by its handle: {', '.join(handles)} (newest first)"
         else:
