@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_imagegen.registry import ModelRegistry, SizeRule
+from langchain_imagegen.registry import GATEWAY_PROFILE, EditRule, ModelRegistry, SizeRule
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
@@ -93,3 +93,42 @@ def test_the_gpt_image_2_table_is_the_size_rule() -> None:
     assert numbers["pixels"] == [f"{rule.min_pixels}", f"{rule.max_pixels}"]
     assert rule.experimental_above is not None
     assert "more pixels than {}x{}:".format(*rule.experimental_above) in section
+
+
+_MIB = 1024 * 1024
+
+
+def _edit_row(edits: EditRule | None) -> list[str]:
+    """The cells docs/models.md#edits writes for an edit rule (after the model names)."""
+    if edits is None:
+        return ["cannot edit", "—", "—", "—", "—"]
+    images = "1" if edits.max_images == 1 else f"up to {edits.max_images}"
+    return [
+        f"{images}, square" if edits.square else images,
+        ", ".join(edits.image_formats),
+        f"under {edits.max_image_bytes / _MIB:g} MiB",
+        f"png under {edits.max_mask_bytes / _MIB:g} MiB",
+        ", ".join(edits.input_fidelities) or "—",
+    ]
+
+
+def test_the_edits_table_is_the_registry() -> None:
+    """Every built-in model and the gateway profile has one row, and the row is its EditRule."""
+    models = ModelRegistry()
+    rows = 0
+    named: list[str] = []
+    for line in _section("Edits").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != 6 or cells[0] in ("model", "---"):
+            continue
+        rows += 1
+        if cells[0] == "any other name (gateway)":
+            assert cells[1:] == _edit_row(GATEWAY_PROFILE.edits), line
+            continue
+        names = re.findall(r"`([^`]+)`", cells[0])
+        assert names, line
+        named += names
+        for name in names:
+            assert cells[1:] == _edit_row(models.get(name).edits), name
+    assert rows == 5
+    assert sorted(named) == models.known(), "every built-in model has exactly one edits row"
