@@ -15,7 +15,7 @@ reads to drop whatever else an LLM proposes; for edits (:func:`build_edit_args_s
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
@@ -38,28 +38,12 @@ def _enum(values: tuple[str, ...]) -> Any:
 _FieldDefinition = tuple[Any, Any]  # (annotation, pydantic FieldInfo)
 
 
-def _prompt(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
-    return (
-        str,
-        Field(
-            description=(
-                "What the image should show, in detail (subject, setting, style, "
-                f"composition). At most {profile.max_prompt_chars} characters."
-            )
-        ),
-    )
-
-
-def _edit_prompt(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
-    return (
-        str,
-        Field(
-            description=(
-                "The image you want, in detail: what to change, add or combine, and what to "
-                f"keep. At most {profile.max_prompt_chars} characters."
-            )
-        ),
-    )
+def _prompt(
+    profile: ImageModelProfile,
+    max_images: int,
+    asks: str = "What the image should show, in detail (subject, setting, style, composition).",
+) -> _FieldDefinition:
+    return str, Field(description=f"{asks} At most {profile.max_prompt_chars} characters.")
 
 
 def _images(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
@@ -189,7 +173,10 @@ _BUILDERS: dict[str, Callable[[ImageModelProfile, int], _FieldDefinition]] = {
 # Edits: the same builders, with the images, the mask and input_fidelity (EDIT_LLM_FIELDS).
 _EDIT_BUILDERS: dict[str, Callable[[ImageModelProfile, int], _FieldDefinition]] = {
     **_BUILDERS,
-    "prompt": _edit_prompt,
+    "prompt": partial(
+        _prompt,
+        asks="The image you want, in detail: what to change, add or combine, and what to keep.",
+    ),
     "images": _images,
     "mask": _mask,
     "input_fidelity": _input_fidelity,

@@ -35,15 +35,8 @@ from langchain_imagegen.registry import (
     ModelRegistry,
 )
 
-REPRESENTATIVE: dict[str, str] = {
-    "D2": "dall-e-2",
-    "G1": "gpt-image-1",
-    "MINI": "gpt-image-1-mini",
-    "G2": "gpt-image-2",
-    "GW": "flux-dev",
-}
-GROUP = {model: group for group, model in REPRESENTATIVE.items()}
-MODELS = tuple(GROUP)
+MODELS = ("dall-e-2", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2", "flux-dev")
+GROUP = dict(zip(MODELS, ("D2", "G1", "MINI", "G2", "GW"), strict=True))  # the tables' keys
 MOST_IMAGES = {"D2": 1, "G1": 16, "MINI": 16, "G2": 16, "GW": 16}
 FIDELITY = {"G1", "G2", "GW"}  # the groups that take input_fidelity
 ALIASES: dict[str, str] = {
@@ -55,29 +48,26 @@ ALIASES: dict[str, str] = {
     "stable-diffusion-xl": "flux-dev",
 }
 HANDLE = "img_0123456789abcdef"
-_IDENTITY_FIELDS = frozenset({"name", "family", "shutdown", "replacement"})
 
 
 def profile_of(name: str) -> ImageModelProfile:
     return ModelRegistry().get(name)
 
 
-def capabilities(profile: ImageModelProfile) -> tuple[Any, ...]:
-    """Everything a profile accepts, edits included, without what only names it."""
-    return tuple(
-        getattr(profile, f.name)
-        for f in dataclasses.fields(profile)
-        if f.name not in _IDENTITY_FIELDS
-    )
+def capabilities(profile: ImageModelProfile) -> ImageModelProfile:
+    """Everything a profile accepts, edits included: the profile without what only names it."""
+    return dataclasses.replace(profile, name="", family="", shutdown=None, replacement=None)
 
 
 def cases(table: Mapping[Any, Mapping[str, Any]]) -> list[Any]:
-    """``pytest.param(model, proposed_value, expected)`` for every model and table row."""
-    return [
-        pytest.param(model, value, by_group[GROUP[model]], id=f"{model}-{value!r}")
-        for value, by_group in table.items()
-        for model in MODELS
-    ]
+    """``(model, proposed value, what the model's group expects)`` for every model and row."""
+    params = []
+    for value, by_group in table.items():
+        params += [
+            pytest.param(model, value, by_group[GROUP[model]], id=f"{model}-{value!r}")
+            for model in MODELS
+        ]
+    return params
 
 
 def edit(name: str | ImageModelProfile, proposed: Mapping[str, Any], **kwargs: Any) -> EditPlan:
@@ -110,10 +100,10 @@ def edit(name: str | ImageModelProfile, proposed: Mapping[str, Any], **kwargs: A
 
 
 def sent(plan: EditPlan, field: str) -> Any:
-    """The value every request sends for ``field`` (``None``: not sent)."""
-    values = {repr(body.get(field)) for body in plan.requests}
-    assert len(values) == 1, f"requests disagree on {field}: {values}"
-    return plan.requests[0].get(field)
+    """The value every request sends for ``field`` (``None``: not sent); they all agree."""
+    first, *others = (body.get(field) for body in plan.requests)
+    assert all(other == first for other in others), field
+    return first
 
 
 def adjustments(plan: EditPlan, field: str) -> list[tuple[Any, Any]]:

@@ -7,12 +7,11 @@ alias one get the same schema. dall-e-3 cannot edit and gets none."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
-from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel
 
 from langchain_imagegen.coercion import coerce_edit_params
 from langchain_imagegen.errors import InvalidArgumentError
@@ -20,6 +19,8 @@ from langchain_imagegen.registry import EDIT_LLM_FIELDS, ImageModelProfile, Mode
 from langchain_imagegen.schema import build_args_schema, build_edit_args_schema
 from tests.models import KNOWN_MODELS
 from tests.spec_validator import SCHEMA_FIELDS
+from tests.unit_tests.test_schema import SAMPLE as GENERATION_SAMPLE
+from tests.unit_tests.test_schema import _option, tool_for
 
 MODELS = ("dall-e-2", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2", "flux-dev")
 _GPT = ("prompt", "images", "mask", "size", "n", "quality", "background", "output_format")
@@ -36,22 +37,11 @@ FAMILY = {
     "gpt-image-2-2026-04-21": "gpt-image-2",
 }
 HANDLE = "img_0123456789abcdef"
-# One valid value per edit parameter, to propose where the schema does not offer it.
+# One valid value per parameter, to propose where the schema does not offer it.
 SAMPLE: dict[str, Any] = {
+    **GENERATION_SAMPLE,
     "mask": "img_fedcba9876543210",
-    "size": "1024x1024",
-    "n": 2,
-    "quality": "auto",
-    "background": "opaque",
-    "output_format": "png",
     "input_fidelity": "high",
-    "style": "vivid",
-    "moderation": "low",
-    "user": "spoofed",
-    "output_compression": 5,
-    "response_format": "url",
-    "stream": True,
-    "partial_images": 2,
 }
 
 
@@ -61,13 +51,6 @@ def profile_of(name: str) -> ImageModelProfile:
 
 def json_schema(name: str, **kwargs: Any) -> dict[str, Any]:
     return build_edit_args_schema(profile_of(name), **kwargs).model_json_schema()
-
-
-def _option(prop: dict[str, Any]) -> dict[str, Any]:
-    """The non-null branch of a nullable ``anyOf``."""
-    (option,) = [o for o in prop["anyOf"] if o != {"type": "null"}]
-    assert isinstance(option, dict)
-    return option
 
 
 def _reached(plan: Any, field: str) -> bool:
@@ -162,7 +145,6 @@ def test_the_generation_schema_is_another(model: str) -> None:
     profile = profile_of(model)
     generation = build_args_schema(profile).model_json_schema()
     assert "images" not in generation["properties"]
-    assert build_args_schema(profile) is not build_edit_args_schema(profile)
 
 
 # --- what is offered is what the LLM may set ------------------------------------------------
@@ -188,23 +170,11 @@ def test_what_the_schema_does_not_offer_the_llm_cannot_set(model: str, field: st
 # --- OpenAI strict mode and lenient acceptance -----------------------------------------------
 
 
-def _tool(schema: type[BaseModel]) -> BaseTool:
-    class _EditTool(BaseTool):
-        name: str = "edit_image"
-        description: str = "Edit earlier images."
-        args_schema: type[BaseModel] = schema
-
-        def _run(self, **kwargs: Any) -> str:
-            return "ok"
-
-    return _EditTool()
-
-
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("hidden", [(), ("mask", "n")], ids=["all", "hidden"])
 def test_strict_openai_tool(model: str, hidden: tuple[str, ...]) -> None:
     schema = build_edit_args_schema(profile_of(model), hidden=hidden)
-    tool = convert_to_openai_tool(_tool(schema), strict=True)
+    tool = convert_to_openai_tool(tool_for(schema), strict=True)
     parameters = tool["function"]["parameters"]
     assert tool["function"]["strict"] is True
     assert sorted(parameters["required"]) == sorted(parameters["properties"])
@@ -253,13 +223,20 @@ def test_prompt_and_images_cannot_be_hidden() -> None:
 
 
 def test_schemas_are_cached_per_profile_and_options() -> None:
+    """One class per distinct (profile, limit, hidden fields); prompt and images never count as
+    hidden, and the generation schema is another class."""
     profile = profile_of("gpt-image-2")
-    assert build_edit_args_schema(profile) is build_edit_args_schema(profile)
-    assert build_edit_args_schema(profile, hidden=["mask"]) is build_edit_args_schema(
-        profile, hidden=("mask",)
-    )
-    assert build_edit_args_schema(profile, max_images=3) is not build_edit_args_schema(profile)
-    assert build_edit_args_schema(profile_of("gpt-image-1")) is not build_edit_args_schema(profile)
+    build = partial(build_edit_args_schema, profile)
+    assert build() is build() is build(hidden=["images", "prompt"])
+    assert build(hidden=["mask"]) is build(hidden=("mask", "prompt"))
+    distinct = {
+        build(),
+        build(max_images=3),
+        build(hidden=["mask"]),
+        build_edit_args_schema(profile_of("gpt-image-1")),
+        build_args_schema(profile),
+    }
+    assert len(distinct) == 5
 
 
 @pytest.mark.parametrize("max_images", [None, 1, 4])
