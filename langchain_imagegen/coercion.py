@@ -11,6 +11,7 @@ sources, are listed in ``docs/models.md``.
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
@@ -188,8 +189,9 @@ _NOT_STREAMED = "streaming is the tool's partial_images setting, not a request p
 # Image references (handles img_<hex>, links, storage URIs) an LLM may run together in one
 # string: whitespace always separates them (no URL holds any), a comma or semicolon only
 # where the next reference starts, since links may hold commas (data URLs, image CDNs).
-_REFERENCE_START = r"(?:img_|[A-Za-z][A-Za-z0-9+.-]*://)"
-_REFERENCE_SEPARATOR = re.compile(rf"[\s,;]*\s[\s,;]*|[,;]+(?={_REFERENCE_START})")
+# (Split in two linear passes: one pattern for both backtracks quadratically on long runs.)
+_REFERENCE_START = re.compile(r"img_|[A-Za-z][A-Za-z0-9+.-]*://")
+_LIST_PUNCTUATION = re.compile(r"([,;])")
 _REFERENCE_QUOTES = "\"'`<>"
 _REFERENCE_KEYS = ("image_url", "url")  # {"image_url": ...}: the JSON edits API's shape
 _REFERENCE_MEANS = {
@@ -200,6 +202,7 @@ _REFERENCE_MEANS = {
 # stops at the first visible character, so a long prompt is not copied to find that out.
 _BLANK = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]*")
 _SHOWN_CHARS = 80  # longer strings are reported by length, not quoted
+_SHOWN_REFERENCES = 50  # longer lists too
 
 
 def _norm(value: Any) -> str | None:
@@ -382,15 +385,16 @@ class _Coercer:
                 "images is required: pass the handles of earlier images (img_ followed by 16 "
                 "hex digits, as the tool reported them) or their links, as a list"
             )
-        unique = list(dict.fromkeys(references))
+        counts = collections.Counter(references)
+        unique = list(counts)
         if len(unique) < len(references):
-            repeated = [ref for ref in unique if references.count(ref) > 1]
+            repeated = _shown_all([ref for ref, count in counts.items() if count > 1])
+            names = repeated if isinstance(repeated, str) else ", ".join(map(str, repeated))
             self.adjust(
                 "images",
                 _shown_all(references),
                 _shown_all(unique),
-                f"{', '.join(map(str, _shown_all(repeated)))} given more than once; "
-                "each image is sent once",
+                f"{names} given more than once; each image is sent once",
             )
         edits = self.profile.edits
         most = 1 if edits is None else edits.max_images
@@ -712,7 +716,10 @@ def _images(count: int) -> str:
     return "1 image" if count == 1 else f"{count} images"
 
 
-def _shown_all(values: list[str]) -> list[Any]:
+def _shown_all(values: list[str]) -> list[Any] | str:
+    """What an adjustment shows of a list of references: a long list by its length."""
+    if len(values) > _SHOWN_REFERENCES:
+        return f"{len(values)} references"
     return [_shown(value) for value in values]
 
 
@@ -730,7 +737,9 @@ def _references(value: Any) -> list[str]:
                 parsed = None
             if isinstance(parsed, list):
                 return _references(parsed)
-        parts = (part.strip(_REFERENCE_QUOTES + ",;") for part in _REFERENCE_SEPARATOR.split(text))
+        parts = (
+            part.strip(_REFERENCE_QUOTES + ",;") for word in text.split() for part in _split(word)
+        )
         return [part for part in parts if part]
     if isinstance(value, Mapping):
         found = [value[key] for key in _REFERENCE_KEYS if isinstance(value.get(key), str)]
@@ -740,6 +749,18 @@ def _references(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [ref for item in value for ref in _references(item)]
     raise TypeError(type(value).__name__)
+
+
+def _split(word: str) -> list[str]:
+    """``word`` (no whitespace) cut at each comma or semicolon that a reference follows."""
+    pieces = _LIST_PUNCTUATION.split(word)
+    parts = [[pieces[0]]]
+    for separator, piece in zip(pieces[1::2], pieces[2::2], strict=True):
+        if _REFERENCE_START.match(piece):
+            parts.append([piece])
+        else:
+            parts[-1] += (separator, piece)
+    return ["".join(part) for part in parts]
 
 
 def _as_float(value: Any) -> float | None:

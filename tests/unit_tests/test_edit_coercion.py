@@ -19,6 +19,7 @@ test_coercion_rules.py; here each is checked once to prove edits go through them
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -292,6 +293,28 @@ def test_a_long_reference_is_shown_by_its_length() -> None:
     (adjustment,) = plan.adjustments
     assert adjustment.applied == [f"{len(data_url)} characters", A]
     assert "AAAA" not in adjustment.describe()
+
+
+def test_a_long_list_is_shown_by_its_length() -> None:
+    many = handles(60)
+    plan = edit("gpt-image-1", {"images": many + many})
+    dedupe, clamp = plan.adjustments
+    assert (dedupe.proposed, dedupe.applied) == ("120 references", "60 references")
+    assert dedupe.reason == "60 references given more than once; each image is sent once"
+    assert (clamp.proposed, clamp.applied) == ("60 references", many[:16])
+
+
+@pytest.mark.parametrize(
+    "images",
+    [A + "," * 200_000 + "x", A + " ," * 100_000, "https://" + "a" * 200_000],
+    ids=["commas", "spaced-commas", "long-link"],
+)
+def test_splitting_is_linear(images: str) -> None:
+    """A pathological string is read in one pass (a backtracking pattern took seconds)."""
+    started = time.perf_counter()
+    plan = coerce_edit_params("gpt-image-1", {"prompt": "x", "images": images})
+    assert len(plan.images) == 1
+    assert time.perf_counter() - started < 1.0
 
 
 @pytest.mark.parametrize("images", [None, [], "", "  ", " , ; ", [""], [None]], ids=repr)
