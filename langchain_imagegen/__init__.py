@@ -36,6 +36,7 @@ from langchain_imagegen.registry import (
 from langchain_imagegen.schema import build_args_schema
 
 if TYPE_CHECKING:
+    from langchain_imagegen.edit_tool import AzureImageEditTool, ImageEditTool, image_tools
     from langchain_imagegen.notebook import AsyncNotebookPreviews, NotebookPreviews
     from langchain_imagegen.result import GeneratedImage, ImageGenerationResult
     from langchain_imagegen.storage import (
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 # Imported on first use (PEP 562): the tool pulls in langchain_core's BaseTool and tracers
 # (~0.5 s), which ``import langchain_imagegen`` for coercion or the registry should not pay.
 _LAZY = {
+    "AzureImageEditTool": "langchain_imagegen.edit_tool",
+    "ImageEditTool": "langchain_imagegen.edit_tool",
+    "image_tools": "langchain_imagegen.edit_tool",
     "AzureImageGenerationTool": "langchain_imagegen.tool",
     "ImageGenerationTool": "langchain_imagegen.tool",
     "AsyncNotebookPreviews": "langchain_imagegen.notebook",
@@ -69,6 +73,7 @@ __all__ = [
     "Adjustment",
     "AsyncNotebookPreviews",
     "AuthenticationError",
+    "AzureImageEditTool",
     "AzureImageGenerationTool",
     "BadRequestError",
     "BillingError",
@@ -78,6 +83,7 @@ __all__ = [
     "CorruptImageError",
     "GeneratedImage",
     "ImageDownloadError",
+    "ImageEditTool",
     "ImageGenError",
     "ImageGenerationResult",
     "ImageGenerationTool",
@@ -98,6 +104,7 @@ __all__ = [
     "build_args_schema",
     "coerce_params",
     "get_profile",
+    "image_tools",
     "open_store",
     "register_model",
     "register_profile",

@@ -29,13 +29,19 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from urllib.parse import unquote_plus
 
-from langchain_imagegen.client import Cancellation, ImagesClient, StreamEvent, StreamRestarted
-from langchain_imagegen.coercion import CoercionResult
+from langchain_imagegen.client import (
+    Cancellation,
+    FileField,
+    ImagesClient,
+    StreamEvent,
+    StreamRestarted,
+)
+from langchain_imagegen.coercion import Adjustment
 from langchain_imagegen.errors import (
     APIError,
     CorruptImageError,
@@ -44,17 +50,46 @@ from langchain_imagegen.errors import (
     MalformedResponseError,
     StorageError,
 )
+from langchain_imagegen.registry import ImageModelProfile
 from langchain_imagegen.response import ImagesResponse
 from langchain_imagegen.result import AdjustmentRecord, GeneratedImage, ImageGenerationResult
 from langchain_imagegen.storage import ImageStoreBase, SavedImage, decode_b64_image
 from langchain_imagegen.stream_events import PartialImage
 
-__all__ = ["AsyncEventSink", "EventSink", "ImageGenerator"]
+__all__ = ["AsyncEventSink", "Edit", "EventSink", "ImageGenerator", "Plan"]
 
 EventSink = Callable[[str, dict[str, Any]], None]
 """Receives progress: ``(stage, data)`` with stage ``requested``, ``partial`` (a streamed
 preview), ``restarted`` (a streamed image starting over), ``received`` or ``saved``."""
 AsyncEventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Plan(Protocol):
+    """What a call carries out: a generation's ``CoercionResult`` or an edit's ``EditPlan``."""
+
+    @property
+    def profile(self) -> ImageModelProfile: ...
+
+    @property
+    def requests(self) -> tuple[dict[str, Any], ...]: ...
+
+    @property
+    def adjustments(self) -> tuple[Adjustment, ...]: ...
+
+    @property
+    def images_requested(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What makes a call an edit: the files every request sends (the same bytes for each
+    request of a fan-out, never copied) and the handles of the images edited, the result's
+    lineage."""
+
+    files: Sequence[FileField]
+    inputs: tuple[str, ...]
+    mask: str | None = None
+
 
 _UNSAVED = (StorageError, CorruptImageError)
 """What costs one image only: a damaged payload, or a save that failed."""
@@ -192,8 +227,9 @@ class _Call:
     is worth.
     """
 
-    def __init__(self, plan: CoercionResult, deadline: float) -> None:
+    def __init__(self, plan: Plan, deadline: float, edit: Edit | None = None) -> None:
         self.plan = plan
+        self.edit = edit
         self.deadline = deadline
         self.started = time.perf_counter()
         self.errors: list[ImageGenError] = []
@@ -280,6 +316,8 @@ class _Call:
             adjustments=[AdjustmentRecord.of(a) for a in self.plan.adjustments],
             usage=self.usage,
             elapsed_s=elapsed_s,
+            inputs=list(self.edit.inputs) if self.edit else [],
+            mask=self.edit.mask if self.edit else None,
         )
 
 
@@ -389,7 +427,8 @@ async def _cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
 
 
 class ImageGenerator:
-    """Runs :class:`CoercionResult` plans against one client and one image store."""
+    """Runs plans (generations, and edits with their files) against one client and one image
+    store."""
 
     def __init__(
         self,
@@ -411,11 +450,13 @@ class ImageGenerator:
 
     # --- sync ----------------------------------------------------------------------------
 
-    def run(self, plan: CoercionResult, on_event: EventSink | None = None) -> ImageGenerationResult:
-        """Send every request of ``plan`` (concurrently when there are several); the client's
-        retry budget bounds the whole call."""
+    def run(
+        self, plan: Plan, on_event: EventSink | None = None, edit: Edit | None = None
+    ) -> ImageGenerationResult:
+        """Send every request of ``plan`` (concurrently when there are several), as edits of
+        ``edit``'s files if given; the client's retry budget bounds the whole call."""
         emit = on_event or _ignore
-        call = _Call(plan, self.client.deadline())
+        call = _Call(plan, self.client.deadline(), edit)
         if on_event is not None:  # the events are built only for someone who listens
             for data in call.requested():
                 on_event("requested", data)
@@ -467,13 +508,20 @@ class ImageGenerator:
                 return
             emit("partial", self._keep_preview(call, index, event))
 
+        sink = on_stream if _streams(body) else None
         try:
-            answer = self.client.generate(
-                body,
-                deadline=call.deadline,
-                on_stream=on_stream if _streams(body) else None,
-                cancellation=call.cancellation,
-            )
+            if call.edit is None:
+                answer = self.client.generate(
+                    body, deadline=call.deadline, on_stream=sink, cancellation=call.cancellation
+                )
+            else:
+                answer = self.client.edit(
+                    body,
+                    call.edit.files,
+                    deadline=call.deadline,
+                    on_stream=sink,
+                    cancellation=call.cancellation,
+                )
             return _Sent(index, answer)
         except ImageGenError as error:
             return _Sent(index, error)
@@ -583,12 +631,12 @@ class ImageGenerator:
     # --- async ---------------------------------------------------------------------------
 
     async def arun(
-        self, plan: CoercionResult, on_event: AsyncEventSink | None = None
+        self, plan: Plan, on_event: AsyncEventSink | None = None, edit: Edit | None = None
     ) -> ImageGenerationResult:
         """Send every request of ``plan`` as concurrent tasks on the shared AsyncClient; the
         client's retry budget bounds the whole call. Cancelling it cancels every request."""
         emit = on_event or _aignore
-        call = _Call(plan, self.client.deadline())
+        call = _Call(plan, self.client.deadline(), edit)
         if on_event is not None:  # the events are built only for someone who listens
             for data in call.requested():
                 await on_event("requested", data)
@@ -619,10 +667,14 @@ class ImageGenerator:
                 return
             await emit("partial", await self._akeep_preview(call, index, event))
 
+        sink = on_stream if _streams(body) else None
         try:
-            answer = await self.client.agenerate(
-                body, deadline=call.deadline, on_stream=on_stream if _streams(body) else None
-            )
+            if call.edit is None:
+                answer = await self.client.agenerate(body, deadline=call.deadline, on_stream=sink)
+            else:
+                answer = await self.client.aedit(
+                    body, call.edit.files, deadline=call.deadline, on_stream=sink
+                )
             return _Sent(index, answer)
         except ImageGenError as error:
             return _Sent(index, error)

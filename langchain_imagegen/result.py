@@ -27,6 +27,7 @@ from langchain_core.messages.content import create_image_block, create_text_bloc
 from pydantic import BaseModel, Field, ValidationError
 
 from langchain_imagegen.coercion import Adjustment
+from langchain_imagegen.handles import image_handle
 from langchain_imagegen.notebook import render_html, short_note
 
 __all__ = [
@@ -99,6 +100,12 @@ class GeneratedImage(BaseModel):
     """Which of the requests sent produced it (fan-out)."""
 
     @property
+    def handle(self) -> str | None:
+        """The id the LLM names this image by (``img_<hash16>``, from its content hash), e.g.
+        to edit it; ``None`` for an image that was not saved (its URL stands for it)."""
+        return image_handle(self.sha256) if self.sha256 else None
+
+    @property
     def location(self) -> str:
         """Where to fetch the image: its link (remote storage), else its local file, else its
         storage URI, else the server's URL."""
@@ -158,6 +165,11 @@ class ImageGenerationResult(Serializable):
     requests: list[RequestRecord] = Field(default_factory=list)
     adjustments: list[AdjustmentRecord] = Field(default_factory=list)
     usage: dict[str, int] | None = None
+    inputs: list[str] = Field(default_factory=list)
+    """An edit's input images, by handle (``img_...``), in the order sent: the images'
+    lineage. Empty for a generation."""
+    mask: str | None = None
+    """An edit's mask, by handle."""
     """Tokens, summed over the requests, when the server reports them (gpt-image models)."""
     elapsed_s: float = 0.0
 
@@ -270,7 +282,12 @@ class ImageGenerationResult(Serializable):
         revised prompts and every change made. No base64; the same result gives the same
         text."""
         count = len(self.images)
-        lines = [f"Generated {count} image{'s' if count != 1 else ''} with {self.model}."]
+        made = f"{count} image{'s' if count != 1 else ''} with {self.model}"
+        if self.inputs:
+            masked = f" (mask {self.mask})" if self.mask else ""
+            lines = [f"Edited {', '.join(self.inputs)}{masked} into {made}."]
+        else:
+            lines = [f"Generated {made}."]
         sizes = {image.size for image in self.images}
         one_size = sizes.pop() if len(sizes) == 1 else None
         for number, image in enumerate(self.images, start=1):
@@ -361,7 +378,8 @@ def _describe(number: int, image: GeneratedImage, *, with_size: bool) -> str:
             notes.append(f"download failed: {short_note(image.download_error)}")
         if image.expires_at is not None:
             notes.append(f"URL expires {_utc(image.expires_at):%Y-%m-%d %H:%M} UTC")
-    line = f"{number}. {image.location}"
+    handle = image.handle
+    line = f"{number}. {handle}: {image.location}" if handle else f"{number}. {image.location}"
     if notes:
         line += f" ({'; '.join(notes)})"
     if image.revised_prompt:

@@ -327,8 +327,7 @@ class BaseImageGenerationTool(BaseTool):
         # Derived only while not set by the user: a value the user set is theirs to keep.
         derive_schema = self.args_schema is None or self.args_schema is self._derived_schema
         if derive_schema:
-            hidden = {*self.image_params, *self.extra_body}
-            schema = build_args_schema(profile, max_images=self.max_images, hidden=hidden)
+            schema = self._derive_schema(profile, hidden={*self.image_params, *self.extra_body})
         derive_description = not self.description or self.description == self._derived_description
 
         self._profile = profile
@@ -360,17 +359,25 @@ class BaseImageGenerationTool(BaseTool):
             object.__setattr__(self, "args_schema", schema)
             self._derived_schema = schema
         if derive_description:
-            description = (
-                f"Generate images from a text description with {profile.name}. Returns where "
-                "each image is (a file path or URL) and the prompt the model actually used. "
-                "Arguments that don't fit the model are adjusted and the changes reported."
-            )
+            description = self._derive_description(profile)
             object.__setattr__(self, "description", description)
             self._derived_description = description
         if "_tool_call_schema_memo" in self.__private_attributes__:
             # langchain-core >= 1.8 memoizes tool_call_schema, clearing it in __setattr__,
             # which the object.__setattr__ calls above do not go through.
             self._tool_call_schema_memo = None
+
+    def _derive_schema(self, profile: ImageModelProfile, hidden: set[str]) -> Any:
+        """The args schema the LLM sees, when the user set none."""
+        return build_args_schema(profile, max_images=self.max_images, hidden=hidden)
+
+    def _derive_description(self, profile: ImageModelProfile) -> str:
+        """The description the LLM sees, when the user set none."""
+        return (
+            f"Generate images from a text description with {profile.name}. Returns where "
+            "each image is (a file path or URL), its handle and the prompt the model actually "
+            "used. Arguments that don't fit the model are adjusted and the changes reported."
+        )
 
     def _resolve_profile(self) -> ImageModelProfile:
         if self.model_profile is not None:
@@ -578,10 +585,19 @@ class BaseImageGenerationTool(BaseTool):
                     writer({"event": EVENT_NAME, **event})
 
         try:
-            result = self.generate(args, on_event=sink)
+            result = self._call(args, sink)
         except ImageGenError as error:
             raise ToolException(self._agent_message(error)) from error
         return ToolOutput(self._content(result), result)
+
+    def _call(self, args: Mapping[str, Any], on_event: EventSink | None) -> ImageGenerationResult:
+        """What one tool call does (the edit tools edit instead)."""
+        return self.generate(args, on_event=on_event)
+
+    async def _acall(
+        self, args: Mapping[str, Any], on_event: AsyncEventSink | None
+    ) -> ImageGenerationResult:
+        return await self.agenerate(args, on_event=on_event)
 
     async def _arun(
         self, run_manager: AsyncCallbackManagerForToolRun | None = None, **args: Any
@@ -599,7 +615,7 @@ class BaseImageGenerationTool(BaseTool):
                     writer({"event": EVENT_NAME, **event})
 
         try:
-            result = await self.agenerate(args, on_event=sink)
+            result = await self._acall(args, sink)
         except ImageGenError as error:
             raise ToolException(self._agent_message(error)) from error
         if self.content_images == "none":

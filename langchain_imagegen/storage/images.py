@@ -217,10 +217,11 @@ def image_kind(data: bytes, mime_type_hint: str | None, destination: str) -> tup
     """
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError(f"expected image bytes, got {type(data).__name__}")
+    if not data:  # what a server sent: nothing is wrong with the storage
+        raise CorruptImageError(f"refusing to save an empty image to {destination}")
     kind = classify_image(data, mime_type_hint)
     if isinstance(kind, tuple):
         return kind
-    # What a server sent: nothing is wrong with the storage.
     raise CorruptImageError(f"refusing to save {len(data)} bytes to {destination}: they are {kind}")
 
 

@@ -62,7 +62,7 @@ class TestImageGenerationToolIntegration(ToolsIntegrationTests):
         lines = message.content.splitlines()
         assert lines[:3] == [
             "Generated 1 image with gpt-image-1.",
-            f"1. {image.path}",
+            f"1. {image.handle}: {image.path}",
             f"Size: {image.size}.",  # recorded against the emulator or the real API
         ]
         tool.close()

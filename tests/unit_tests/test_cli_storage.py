@@ -112,7 +112,8 @@ def test_public_base_url_gives_links_and_json_keeps_uri_and_link(
     code, text = run([*argv, "https://cdn.example/pics"])
     assert code == 0
     (entry,) = [line for line in text.splitlines() if line.startswith("1. ")]
-    assert re.fullmatch(r"1\. https://cdn\.example/pics/\S+/images/[0-9a-f]{16}\.png", entry)
+    handle, png = r"img_[0-9a-f]{16}", r"[0-9a-f]{16}\.png"
+    assert re.fullmatch(rf"1\. {handle}: https://cdn\.example/pics/\S+/images/{png}", entry)
 
 
 def test_a_storage_option_value_never_shows_in_an_error(
@@ -243,7 +244,7 @@ def test_s3_prints_signed_links_that_fetch_the_image(
     assert code == 0
     entries = [line for line in text.splitlines() if line[:3] in ("1. ", "2. ")]
     assert len(entries) == 2
-    assert all(entry[3:].startswith("http://127.0.0.1:") for entry in entries)
+    assert all(re.match(r"img_[0-9a-f]{16}: http://127\.0\.0\.1:", entry[3:]) for entry in entries)
 
 
 @_live

@@ -52,8 +52,8 @@ def run(argv: list[str]) -> tuple[int, str]:
 
 
 def _listed(out: str) -> list[str]:
-    """The image paths the result lists (``1. /path``)."""
-    return re.findall(r"^\d+\. (\S+)$", out, re.MULTILINE)
+    """The image paths the result lists (``1. img_<hash16>: /path``)."""
+    return re.findall(r"^\d+\. img_[0-9a-f]{16}: (\S+)$", out, re.MULTILINE)
 
 
 def test_each_preview_is_one_line_and_no_preview_is_a_result(

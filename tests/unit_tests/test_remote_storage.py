@@ -523,7 +523,7 @@ async def test_the_llm_reads_signed_links_and_the_artifact_keeps_uri_and_expiry(
             assert image.link_expires_at is not None
             assert image.location == image.link
         text = result.to_text()
-        assert "1. https://signed.example/bucket/gen/" in text
+        assert f"1. {result.images[0].handle}: https://signed.example/bucket/gen/" in text
         assert "link expires" in text
         assert "signmem://" not in text
 
@@ -538,7 +538,8 @@ async def test_without_a_link_the_llm_reads_the_storage_uri_and_why(
         assert image.link is None
         assert image.uri is not None
         assert result.to_text().splitlines()[1] == (
-            f"1. {image.uri} (storage URI, no http link: the storage cannot sign links and "
+            f"1. {image.handle}: {image.uri} (storage URI, no http link: the storage cannot sign "
+            "links and "
             "no public_base_url is set)"
         )
 
