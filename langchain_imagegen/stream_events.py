@@ -5,8 +5,9 @@ commit f85dbe22): ``image_generation.partial_image`` events, rough previews carr
 and ``partial_image_index``, then one ``image_generation.completed`` event with the final image
 and ``usage`` (an edit's stream: ``image_edit.partial_image`` and ``image_edit.completed``,
 ``ImageEditStreamEvent``). The spec's own example omits fields it calls required, so only
-``type`` and the image are relied on: a missing ``partial_image_index`` is numbered by arrival order, and the SSE
-``event:`` name stands in for a missing JSON ``type`` (the JSON ``type`` wins when they differ).
+``type`` and the image are relied on: a missing ``partial_image_index`` is numbered by arrival
+order, and the SSE ``event:`` name stands in for a missing JSON ``type`` (the JSON ``type``
+wins when they differ).
 
 Errors reported inside the stream are raised as the :mod:`errors` class they describe: an
 ``error`` event, ``{"type": "error", "error": {...}}``, the flat Responses-API-like
