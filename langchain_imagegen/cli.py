@@ -1,8 +1,10 @@
-"""The command line: ``langchain-imagegen generate PROMPT`` and ``langchain-imagegen models``.
+"""The command line: ``langchain-imagegen generate PROMPT``, ``langchain-imagegen edit
+IMAGE... --prompt PROMPT`` and ``langchain-imagegen models``.
 
 Errors are one clear line on stderr, never a traceback, with exit codes a script can rely
 on (see :data:`EXIT_CODES`); Ctrl-C stops at once and exits 130. ``--dry-run`` shows the
-coerced requests and the adjustments without a key or the network.
+coerced requests and the adjustments without a key or the network (an edit's dry run reads
+its local files and handles, and describes each file it would upload, never its bytes).
 """
 
 from __future__ import annotations
@@ -10,21 +12,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import re
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from pydantic import SecretStr, ValidationError
 
 from langchain_imagegen import errors
-from langchain_imagegen.coercion import CoercionResult
+from langchain_imagegen.coercion import Adjustment, CoercionResult, EditPlan
+from langchain_imagegen.handles import ImageResolver, InputImage
 from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.storage import is_url
 from langchain_imagegen.storage.base import scrub, secret_strings
+
+if TYPE_CHECKING:
+    from langchain_imagegen.edit_tool import BaseImageEditTool
+    from langchain_imagegen.tool import BaseImageGenerationTool, ImageGenerationTool
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -66,29 +76,63 @@ def _exit_code(error_class: type[errors.ImageGenError]) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="langchain-imagegen",
-        description="Generate images through any OpenAI-compatible Images API.",
+        description="Generate and edit images through any OpenAI-compatible Images API.",
         epilog="exit codes: "
         + "; ".join(f"{code} {meaning}" for meaning, code in EXIT_CODES.items()),
     )
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="generate images from a prompt")
     generate.add_argument("prompt", help="what the images should show")
-    generate.add_argument("--model", default="gpt-image-2", help="default: %(default)s")
-    generate.add_argument("--model-family", help="known model this one behaves like")
-    generate.add_argument("--size", help="e.g. 1024x1024, 1920x1080, 16:9, portrait")
-    generate.add_argument("-n", "--n", dest="n", help="how many images (default 1)")
-    generate.add_argument("--quality", help="e.g. low, medium, high, hd, standard")
+    _add_model_options(generate)
     generate.add_argument("--style", help="vivid or natural (dall-e-3)")
-    generate.add_argument(
+    _add_call_options(generate, "moderation=low, output_format=webp, output_compression=80")
+    edit = commands.add_parser(
+        "edit",
+        help="edit images: local files, handles (img_...) of earlier images, or links",
+        description="Edit images with a prompt (POST /images/edits). An IMAGE or MASK is a "
+        "local file, the handle (img_...) of an image saved earlier in --output-dir, or an "
+        "http(s) link, which is downloaded.",
+    )
+    edit.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="an image to edit: a file, a handle (img_...) or a link; several for the models "
+        "that combine images (GPT image models take up to 16)",
+    )
+    edit.add_argument("--prompt", required=True, help="what to change, or the image to make")
+    edit.add_argument(
+        "--mask",
+        metavar="MASK",
+        help="a PNG with the first image's dimensions whose transparent areas mark where to "
+        "edit (a file, a handle or a link)",
+    )
+    _add_model_options(edit)
+    _add_call_options(edit, "input_fidelity=high, background=transparent, output_format=webp")
+    commands.add_parser("models", help="print the per-model capability table")
+    return parser
+
+
+def _add_model_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--model", default="gpt-image-2", help="default: %(default)s")
+    command.add_argument("--model-family", help="known model this one behaves like")
+    command.add_argument("--size", help="e.g. 1024x1024, 1920x1080, 16:9, portrait")
+    command.add_argument("-n", "--n", dest="n", help="how many images (default 1)")
+    command.add_argument("--quality", help="e.g. low, medium, high, hd, standard")
+
+
+def _add_call_options(command: argparse.ArgumentParser, param_examples: str) -> None:
+    """The options ``generate`` and ``edit`` share after the request fields."""
+    command.add_argument(
         "--param",
         type=_param,
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other Images API parameter, e.g. moderation=low, output_format=webp, "
-        "output_compression=80; fitted to the model like the others (repeatable)",
+        help=f"any other Images API parameter, e.g. {param_examples}; fitted to the model "
+        "like the others (repeatable)",
     )
-    generate.add_argument(
+    command.add_argument(
         "--extra",
         type=_param,
         action="append",
@@ -97,13 +141,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a parameter sent as given in every request, never fitted or checked: a gateway's "
         "own, e.g. seed=42, steps=30 (repeatable)",
     )
-    generate.add_argument(
+    command.add_argument(
         "--output-dir",
         default="generated_images",
         help="where images are saved: a directory (%(default)s) or a storage URL such as "
         "s3://bucket/prefix, gs://..., az://... (see docs/storage.md)",
     )
-    generate.add_argument(
+    command.add_argument(
         "--storage-option",
         type=_storage_option,
         action="append",
@@ -113,23 +157,23 @@ def _parser() -> argparse.ArgumentParser:
         "endpoint_url=http://127.0.0.1:9000, anon=true; values read like --param's and never "
         "printed (repeatable)",
     )
-    generate.add_argument(
+    command.add_argument(
         "--link-expires-in",
         type=_positive_int,
         metavar="SECONDS",
         help="how long signed links to stored images stay valid (default 3600)",
     )
-    generate.add_argument(
+    command.add_argument(
         "--public-base-url",
         metavar="URL",
         help="links are this base joined with the object key, not signed (a public bucket or a "
         "CDN in front of it)",
     )
-    generate.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
-    generate.add_argument(
+    command.add_argument("--base-url", help="default: $OPENAI_BASE_URL or OpenAI")
+    command.add_argument(
         "--max-images", type=_positive_int, default=10, help="most images per call (%(default)s)"
     )
-    generate.add_argument(
+    command.add_argument(
         "--partial-images",
         type=_partial_images,
         default=0,
@@ -137,13 +181,11 @@ def _parser() -> argparse.ArgumentParser:
         help="stream N previews (0 to 3) of each image, saved beside the images and announced "
         "on stderr as they arrive (GPT image models; others report it as not applied)",
     )
-    generate.add_argument("--download", action="store_true", help="save URL images to disk")
-    generate.add_argument("--json", action="store_true", help="print the full result as JSON")
-    generate.add_argument(
+    command.add_argument("--download", action="store_true", help="save URL images to disk")
+    command.add_argument("--json", action="store_true", help="print the full result as JSON")
+    command.add_argument(
         "--dry-run", action="store_true", help="print the requests and adjustments, send nothing"
     )
-    commands.add_parser("models", help="print the per-model capability table")
-    return parser
 
 
 def _positive_int(text: str) -> int:
@@ -186,11 +228,12 @@ def _storage_option(text: str) -> tuple[str, Any]:
 
 
 def _operator_params(args: argparse.Namespace) -> dict[str, Any]:
-    """Everything set on the command line but the prompt. A person set these, not an LLM: they
-    go to the tool as ``image_params`` (developer-set), so parameters the LLM's schema does not
-    offer (``moderation``, ``user``...) are fitted to the model and sent, not dropped."""
-    fields = ("size", "n", "quality", "style")
-    params = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    """Everything set on the command line but the prompt (and an edit's images). A person set
+    these, not an LLM: they go to the tool as ``image_params`` (developer-set), so parameters
+    the LLM's schema does not offer (``moderation``, ``user``...) are fitted to the model and
+    sent, not dropped."""
+    fields = ("size", "n", "quality", "style")  # ``edit`` has no --style
+    params = {f: value for f in fields if (value := getattr(args, f, None)) is not None}
     params.update(args.param)
     return params
 
@@ -213,7 +256,7 @@ class _Progress:
     def __init__(
         self,
         stream: TextIO,
-        plan: CoercionResult,
+        plan: CoercionResult | EditPlan,
         scrub: Callable[[str], str] = str,
     ) -> None:
         self.stream, self.scrub = stream, scrub
@@ -296,11 +339,8 @@ class _Progress:
                 self.stream.write("\n")
 
 
-def _generate(
-    args: argparse.Namespace, out: TextIO, err: TextIO, scrub: Callable[[str], str] = str
-) -> int:
-    from langchain_imagegen.tool import ImageGenerationTool
-
+def _tool_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The tool's configuration from the options ``generate`` and ``edit`` share."""
     config: dict[str, Any] = {
         "model": args.model,
         "model_family": args.model_family,
@@ -319,47 +359,249 @@ def _generate(
         config["link_expires_in"] = args.link_expires_in
     if args.public_base_url:
         config["public_base_url"] = args.public_base_url
-    with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's format
+    return config
+
+
+_Tool = TypeVar("_Tool", bound="BaseImageGenerationTool")
+
+
+def _built(
+    tool_class: Callable[..., _Tool], config: dict[str, Any], output_dir: str
+) -> tuple[_Tool, list[warnings.WarningMessage]]:
+    """The tool, and the warnings its construction gave (printed one line each, after a dry
+    run's output is decided, not in Python's format)."""
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            tool = ImageGenerationTool(**config)
+            return tool_class(**config), caught
         except errors.ConfigurationError as error:
-            if not is_url(args.output_dir):
+            if not is_url(output_dir):
                 raise
             # The store refused the URL (an unknown scheme, its filesystem not installed):
             # --output-dir's exit code, not the API key's.
             raise errors.StorageError(str(error)) from None
+
+
+def _ready_to_send(
+    tool: ImageGenerationTool, caught: list[warnings.WarningMessage], err: TextIO
+) -> None:
+    """Print the construction's warnings; refuse to send without a key."""
+    err.writelines(f"langchain-imagegen: warning: {warning.message}\n" for warning in caught)
+    key = tool.api_key  # from the environment here: a SecretStr, never a callable
+    if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
+        msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
+        raise errors.ConfigurationError(msg)
+
+
+def _lifecycle_notes(model: str) -> list[str]:
+    return [note] if (note := get_profile(model).lifecycle_note()) else []
+
+
+def _print_result(result: ImageGenerationResult, args: argparse.Namespace, out: TextIO) -> int:
+    out.write((result.model_dump_json(indent=2) if args.json else result.to_text()) + "\n")
+    return _result_code(result)
+
+
+def _generate(
+    args: argparse.Namespace, out: TextIO, err: TextIO, scrub: Callable[[str], str] = str
+) -> int:
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    tool, caught = _built(ImageGenerationTool, _tool_config(args), args.output_dir)
     proposal = {"prompt": args.prompt}
     plan = tool.coerce(proposal)
     if args.dry_run:
+        notes = _lifecycle_notes(args.model)
         report = {
             "model": plan.profile.name,
             "requests": list(plan.requests),
             "adjustments": [dataclasses.asdict(a) for a in plan.adjustments],
-            "notes": [note] if (note := get_profile(args.model).lifecycle_note()) else [],
+            "notes": notes,
         }
         if args.json:
             out.write(json.dumps(report, indent=2, default=str) + "\n")
         else:
             out.write(f"{len(plan.requests)} request(s) to {plan.profile.name}:\n")
             out.writelines(f"  {json.dumps(body)}\n" for body in plan.requests)
-            out.write("adjustments:\n" if plan.adjustments else "no adjustments\n")
-            out.writelines(f"  - {a.describe()}\n" for a in plan.adjustments)
-            out.writelines(f"note: {note}\n" for note in report["notes"])
+            _print_adjustments(plan.adjustments, notes, out)
         return 0
-    err.writelines(f"langchain-imagegen: warning: {warning.message}\n" for warning in caught)
-    key = tool.api_key  # from the environment here: a SecretStr, never a callable
-    if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
-        msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
-        raise errors.ConfigurationError(msg)
+    _ready_to_send(tool, caught, err)
     progress = _Progress(err, plan, scrub)
     try:
         result: ImageGenerationResult = tool.generate(proposal, on_event=progress)
     finally:
         progress.finish()
         tool.close()
-    out.write((result.model_dump_json(indent=2) if args.json else result.to_text()) + "\n")
-    return _result_code(result)
+    return _print_result(result, args, out)
+
+
+def _print_adjustments(
+    adjustments: Sequence[Adjustment], notes: Sequence[str], out: TextIO
+) -> None:
+    out.write("adjustments:\n" if adjustments else "no adjustments\n")
+    out.writelines(f"  - {a.describe()}\n" for a in adjustments)
+    out.writelines(f"note: {note}\n" for note in notes)
+
+
+# --- edit ------------------------------------------------------------------------------------
+
+_HANDLE = re.compile(r"\Aimg_[0-9a-f]{16}\Z", re.IGNORECASE)
+_SHA_SHOWN = 16  # hex digits of a file's sha256 a dry run shows (its handle's)
+
+
+@dataclass(frozen=True)
+class _References:
+    """The command line's IMAGE and MASK arguments as the edit tool takes them: handles and
+    links as given, files as absolute paths, and the directories of those files, which the
+    tool may read (``allowed_dirs``): the person at the command line owns them, and named
+    them. Nothing else on the disk becomes readable."""
+
+    images: tuple[str, ...]
+    mask: str | None
+    allowed_dirs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, images: Sequence[str], mask: str | None) -> _References:
+        directories: list[str] = []
+
+        def reference(text: str) -> str:
+            if _HANDLE.match(text.strip()) or is_url(text):
+                return text  # a handle (in --output-dir) or a link: the tool's own rules
+            path = os.path.abspath(os.path.expanduser(text))
+            # The file's real directory: a symlinked file is read where it really is.
+            directory = os.path.dirname(os.path.realpath(path))
+            if directory not in directories:
+                directories.append(directory)
+            return path
+
+        refs = tuple(reference(text) for text in images)
+        return cls(refs, None if mask is None else reference(mask), tuple(directories))
+
+
+def _edit(
+    args: argparse.Namespace, out: TextIO, err: TextIO, scrub: Callable[[str], str] = str
+) -> int:
+    from langchain_imagegen.edit_tool import ImageEditTool
+
+    profile = get_profile(args.model_family or args.model)
+    if (why := profile.cannot_edit()) is not None:
+        if profile.permissive and args.model_family is None:
+            why += " (a gateway's model that edits like a known one: give --model-family)"
+        raise errors.InvalidArgumentError(why)
+    refs = _References.of(args.images, args.mask)
+    config = {**_tool_config(args), "allowed_dirs": list(refs.allowed_dirs)}
+    tool, caught = _built(ImageEditTool, config, args.output_dir)
+    proposal = {"prompt": args.prompt, "images": list(refs.images), "mask": refs.mask}
+    plan = tool.coerce_edit(proposal)
+    if args.dry_run:
+        return _edit_dry_run(tool, plan, args, out)
+    _ready_to_send(tool, caught, err)
+    progress = _Progress(err, plan, scrub)
+    try:
+        result = tool.edit(proposal, on_event=progress)
+    finally:
+        progress.finish()
+        tool.close()
+    return _print_result(result, args, out)
+
+
+def _edit_dry_run(
+    tool: BaseImageEditTool, plan: EditPlan, args: argparse.Namespace, out: TextIO
+) -> int:
+    """The requests an edit becomes, each file described (field, name, type, size, sha256
+    prefix, where it came from), never its bytes. Files and handles are read (a bucket's
+    too), links are not: a dry run opens no connection to download them, so when there
+    are links the inputs are listed unread and not fitted."""
+    refs = [*plan.images, *([plan.mask] if plan.mask is not None else [])]
+    labels = [f"image {i}" for i in range(1, len(plan.images) + 1)] + ["mask"] * (
+        plan.mask is not None
+    )
+    # No fetch: links the store does not own stay unread; everything else is read as
+    # edit() reads it.
+    resolver = ImageResolver(
+        tool.store, allowed_dirs=tool.allowed_dirs, max_bytes=tool.max_download_bytes
+    )
+    unread = {ref for ref in refs if _downloaded(ref, tool)}
+    read = {ref: resolver.resolve(ref) for ref in refs if ref not in unread}
+    notes = _lifecycle_notes(args.model)
+    files: list[dict[str, Any]]
+    if unread:
+        files = [
+            _unread(label, ref) if ref in unread else _described(label, None, read[ref], ref)
+            for label, ref in zip(labels, refs, strict=True)
+        ]
+        notes.append(
+            "links are downloaded when the edit is sent (a dry run opens no connection), so "
+            "their files are not shown and the inputs are fitted to the model only then"
+        )
+    else:
+        images = [read[ref] for ref in plan.images]
+        mask = read[plan.mask] if plan.mask is not None else None
+        plan, edit = tool._fitted(plan, images, mask)  # what edit() would send
+        files = [
+            _described(label, field, InputImage.from_bytes(data, ref), ref)
+            for label, ref, (field, (_, data, _)) in zip(labels, refs, edit.files, strict=True)
+        ]
+    report = {
+        "model": plan.profile.name,
+        "requests": list(plan.requests),
+        "files": files,
+        "adjustments": [dataclasses.asdict(a) for a in plan.adjustments],
+        "notes": notes,
+    }
+    if args.json:
+        out.write(json.dumps(report, indent=2, default=str) + "\n")
+        return 0
+    out.write(
+        f"{len(plan.requests)} request(s) to {plan.profile.name}, "
+        "each a multipart/form-data POST to /images/edits:\n"
+    )
+    out.writelines(f"  {json.dumps(fields)}\n" for fields in plan.requests)
+    out.write("files, in each request:\n")
+    out.writelines(f"  {_file_line(file)}\n" for file in files)
+    _print_adjustments(plan.adjustments, notes, out)
+    return 0
+
+
+def _downloaded(ref: str, tool: BaseImageEditTool) -> bool:
+    """Whether ``ref`` is a link the edit would download (not one of the store's own)."""
+    scheme = ref.split(":", 1)[0].lower()
+    return scheme in ("http", "https") and tool.store.name_of(ref) is None
+
+
+def _shown_ref(ref: str) -> str:
+    """A reference as a dry run prints it: a link without its query and fragment (a signed
+    link's signature is there)."""
+    if "://" not in ref:
+        return ref
+    return ref.split("?", 1)[0].split("#", 1)[0]
+
+
+def _described(label: str, field: str | None, image: InputImage, ref: str) -> dict[str, Any]:
+    return {
+        "input": label,
+        "field": field,
+        "filename": image.filename,
+        "content_type": image.mime_type,
+        "bytes": len(image.data),
+        "sha256": image.sha256[:_SHA_SHOWN],
+        "handle": image.handle,
+        "from": _shown_ref(ref),
+    }
+
+
+def _unread(label: str, ref: str) -> dict[str, Any]:
+    return {"input": label, "field": None, "from": _shown_ref(ref)}
+
+
+def _file_line(file: dict[str, Any]) -> str:
+    name = file["field"] or file["input"]
+    if "filename" not in file:
+        return f"{name}: downloaded when sent, from {file['from']}"
+    return (
+        f"{name}: {file['filename']}, {file['content_type']}, {file['bytes']:,} bytes, "
+        f"sha256 {file['sha256']}..., from {file['from']}"
+    )
 
 
 def _result_code(result: ImageGenerationResult) -> int:
@@ -387,7 +629,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "models":
             out.write(capability_table_markdown() + "\n")
             return 0
-        return _generate(args, out, sys.stderr, lambda text: scrub(text, secrets))
+        run = _edit if args.command == "edit" else _generate
+        return run(args, out, sys.stderr, lambda text: scrub(text, secrets))
     except errors.ImageGenError as error:
         return fail(str(error), _exit_code(type(error)))
     except KeyboardInterrupt:
