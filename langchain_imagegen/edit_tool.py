@@ -189,6 +189,9 @@ class AzureImageEditTool(BaseImageEditTool, AzureImageGenerationTool):
     :class:`AzureImageGenerationTool`."""
 
 
+_EDIT_ONLY_FIELDS = ("allowed_dirs",)
+
+
 def image_tools(**config: Any) -> list[BaseImageGenerationTool]:
     """The tools an agent needs: :class:`ImageGenerationTool` and, when the model can edit,
     :class:`ImageEditTool`, both built from ``config`` (any fields of the tools; e.g.
@@ -196,10 +199,13 @@ def image_tools(**config: Any) -> list[BaseImageGenerationTool]:
     the Azure tools.
     """
     azure = bool(config.pop("azure", False)) or "azure_endpoint" in config
+    # Fields only the edit tool has (the generation tool refuses unknown fields).
+    edit_only = {name: config.pop(name) for name in _EDIT_ONLY_FIELDS if name in config}
     generate: BaseImageGenerationTool = (
         AzureImageGenerationTool(**config) if azure else ImageGenerationTool(**config)
     )
     if generate.profile.edits is None:
         return [generate]
-    edit = AzureImageEditTool(**config) if azure else ImageEditTool(**config)
+    edit_config = {**config, **edit_only}
+    edit = AzureImageEditTool(**edit_config) if azure else ImageEditTool(**edit_config)
     return [generate, edit]

@@ -69,6 +69,15 @@ def test_image_tools_gives_both_tools_configured_alike(tmp_path: object) -> None
     assert generate.model == edit.model == "gpt-image-2"
 
 
+def test_image_tools_gives_allowed_dirs_to_the_edit_tool_only(tmp_path: object) -> None:
+    generate, edit = image_tools(model="gpt-image-2", api_key=KEY, allowed_dirs=[str(tmp_path)])
+    assert isinstance(edit, ImageEditTool)
+    assert edit.allowed_dirs == [str(tmp_path)]
+    assert not hasattr(generate, "allowed_dirs")
+    (only,) = image_tools(model="dall-e-3", api_key=KEY, base_url=GATEWAY, allowed_dirs=["x"])
+    assert only.name == "generate_image"
+
+
 def test_image_tools_offers_no_edit_tool_where_the_model_cannot_edit() -> None:
     (only,) = image_tools(model="dall-e-3", api_key=KEY, base_url=GATEWAY)
     assert only.name == "generate_image"
