@@ -142,6 +142,44 @@ def _shrink_images(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+_CASSETTE_BOUNDARY = "cassette-boundary"
+
+
+def _readable_multipart(request: Any) -> Any:
+    """before_record_request, which vcrpy also applies to each request before matching it: an
+    edit's multipart/form-data body as readable text under a fixed boundary, its text fields
+    kept and each file replaced by a line naming its field and type. httpx draws a random
+    boundary per request, and an edit's image bytes differ between recording (the emulator's
+    images) and replay (the 1x1 stand-ins the generation cassettes replay): matching them
+    could never succeed. What is sent is checked live against the emulator instead
+    (``tests/unit_tests/test_cli_edit.py``, ``test_client_edit.py``)."""
+    from tests.emulator import parse_multipart
+
+    content_type = request.headers.get("Content-Type") or ""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return request
+    body = request.body
+    parts = parse_multipart(content_type, body if isinstance(body, bytes) else b"")
+    if parts is None:
+        return request
+    lines: list[str] = []
+    for part in parts:
+        lines.append(f"--{_CASSETTE_BOUNDARY}")
+        if part.filename is None:
+            disposition = f'Content-Disposition: form-data; name="{part.name}"'
+            lines += [disposition, "", part.data.decode("utf-8", "replace")]
+        else:
+            disposition = f'Content-Disposition: form-data; name="{part.name}"; filename="..."'
+            lines += [disposition, f"Content-Type: {part.content_type}", "", "(file not kept)"]
+    lines.append(f"--{_CASSETTE_BOUNDARY}--")
+    request.body = "\n".join(lines)
+    request.headers["Content-Type"] = f"multipart/form-data; boundary={_CASSETTE_BOUNDARY}"
+    for name in list(request.headers):
+        if name.lower() == "content-length":
+            request.headers[name] = str(len(request.body))
+    return request
+
+
 def _recording(config: pytest.Config) -> bool:
     return config.getoption("--record-mode") not in (None, "none")
 
@@ -159,6 +197,7 @@ def vcr_config() -> dict[str, Any]:
         ("openai-organization", "PLACEHOLDER"),
         ("openai-project", "PLACEHOLDER"),
     ]
+    config["before_record_request"] = _readable_multipart
     config["before_record_response"] = _shrink_images
     config["serializer"] = readable_yaml.NAME
     config["path_transformer"] = VCR.ensure_suffix(readable_yaml.SUFFIX)
