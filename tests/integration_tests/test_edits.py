@@ -770,6 +770,45 @@ async def test_a_streamed_edit_saves_previews_and_announces_them(
         assert read(out / preview) != final
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_streamed_edit_cut_after_a_preview_restarts_with_the_same_files(
+    target: Target, make_edit: Any, out: Path, mode: str
+) -> None:
+    tool = make_edit("gpt-image-1", partial_images=2)
+    image, data = seed(tool, "cut stream")
+    mask, mask_data = seed(tool, "cut stream mask", transparent=True)
+    target.push_fault(Fault.stream_cut(1))
+    recorder = EventRecorder()
+    call = edit_call({"prompt": "a hat", "images": [image], "mask": mask})
+
+    if mode == "sync":
+        message = tool.invoke(call, config={"callbacks": [recorder]})
+    else:
+        message = await tool.ainvoke(call, config={"callbacks": [recorder]})
+
+    _, result = edited(message, [image])
+    stages = [seen.stage for seen in recorder.seen]
+    assert stages == [
+        "requested",
+        "partial",
+        "restarted",
+        "partial",
+        "partial",
+        "received",
+        "saved",
+    ]
+    cut, retry = edits(target)
+    assert cut.edit is not None
+    assert retry.edit is not None
+    assert cut.edit.files == retry.edit.files
+    assert [(p.field, p.sha256) for p in retry.edit.files] == [
+        ("image", sha(data)),
+        ("mask", sha(mask_data)),
+    ]
+    assert result.requests[0].attempts == 2
+    assert_answers(result, retry, out)
+
+
 # --- Azure and gateways ------------------------------------------------------------------------
 
 
