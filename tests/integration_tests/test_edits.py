@@ -407,8 +407,11 @@ async def test_dall_e_2_jpeg_is_converted_to_png_with_pillow(
     assert (part.field, part.format, part.content_type) == ("image", "png", "image/png")
     assert (part.width, part.height) == (256, 256)
     converted = image_handle(part.sha256)
-    assert f"image 1 ({image}) converted from JPEG to PNG: the model takes PNG" in text
-    assert f"(the converted image is {converted})" in text
+    # One line tells the LLM which image was converted, how, why, and into which handle.
+    (line,) = [line for line in text.splitlines() if "converted from JPEG to PNG" in line]
+    assert "the model takes PNG" in line
+    assert image in line
+    assert converted in line
     assert result.mask == mask
     assert_answers(result, request, out)
 
