@@ -537,7 +537,9 @@ def _edit_dry_run(
     else:
         images = [read[ref] for ref in plan.images]
         mask = read[plan.mask] if plan.mask is not None else None
-        plan, edit = tool._fitted(plan, images, mask)  # what edit() would send
+        from langchain_imagegen.edit_tool import fit_edit
+
+        plan, edit, _ = fit_edit(plan, images, mask)  # what edit() would send
         files = [
             _described(label, field, InputImage.from_bytes(data, ref), ref)
             for label, ref, (field, (_, data, _)) in zip(labels, refs, edit.files, strict=True)

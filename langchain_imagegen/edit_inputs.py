@@ -16,13 +16,14 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from langchain_imagegen.coercion import Adjustment
 from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.handles import InputImage
+from langchain_imagegen.registry import EditRule
 from langchain_imagegen.storage.images import format_name, image_size, png_has_alpha
 
-__all__ = ["EditRuleLike", "PreparedInputs", "prepare_edit_inputs"]
+__all__ = ["PreparedInputs", "prepare_edit_inputs"]
 
 _PILLOW_HINT = "pip install 'langchain-imagegen[pillow]'"
 
@@ -39,34 +40,22 @@ _PILLOW_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 """Formats this module converts to (Pillow's names): the Images API's input formats."""
 
 
-class EditRuleLike(Protocol):
-    """What :func:`prepare_edit_inputs` reads of a model's edit rule
-    (:class:`~langchain_imagegen.registry.EditRule` has it)."""
-
-    @property
-    def max_images(self) -> int: ...
-
-    @property
-    def image_formats(self) -> tuple[str, ...]: ...
-
-    @property
-    def max_image_bytes(self) -> int: ...
-
-    @property
-    def square(self) -> bool: ...
-
-    @property
-    def max_mask_bytes(self) -> int: ...
-
-
 @dataclass(frozen=True)
 class PreparedInputs:
-    """The images and mask to send, and what was done to them (for the LLM), e.g.
-    ``"image 1 (img_...) converted from JPEG to PNG: the model takes PNG"``."""
+    """The images and mask to send, and what was done to them (for the LLM): one
+    :class:`Adjustment` per converted input, from its handle to the converted image's, e.g.
+    ``images: 'img_a…' → 'img_b…' (image 1 converted from JPEG to PNG: the model takes PNG)``.
+    ``converted`` are those new images (the caller stores them, so their handles resolve)."""
 
     images: tuple[InputImage, ...]
     mask: InputImage | None
-    notes: tuple[str, ...]
+    changes: tuple[Adjustment, ...]
+
+    @property
+    def converted(self) -> tuple[InputImage, ...]:
+        made = {change.applied for change in self.changes if isinstance(change.applied, str)}
+        inputs = (*self.images, *(() if self.mask is None else (self.mask,)))
+        return tuple(image for image in inputs if image.handle in made)
 
 
 class _PillowMissingError(Exception):
@@ -125,7 +114,7 @@ def _label(index: int | None, image: InputImage) -> str:
 
 
 def _converted(
-    image: InputImage, label: str, target: str, notes: list[str], *, why: str
+    image: InputImage, label: str, target: str, changes: list[Adjustment], *, why: str
 ) -> InputImage:
     """``image`` converted to ``target``, noted; refused when Pillow is missing or fails."""
     try:
@@ -140,15 +129,15 @@ def _converted(
             f"{label} is {image.format}, but {why}, and it could not be converted ({exc}); "
             f"give a {_formats([target])} image instead"
         ) from None
-    notes.append(
-        f"{label} converted from {image.format} to {converted.format}: {why} "
-        f"(the converted image is {converted.handle})"
-    )
+    field, what = ("mask", "the mask") if label.startswith("the mask") else ("images", label)
+    what = what.split(" (", 1)[0]
+    reason = f"{what} converted from {image.format} to {converted.format}: {why}"
+    changes.append(Adjustment(field, image.handle, converted.handle, reason))
     return converted
 
 
 def _prepared_image(
-    rule: EditRuleLike, index: int, image: InputImage, notes: list[str]
+    rule: EditRule, index: int, image: InputImage, changes: list[Adjustment]
 ) -> InputImage:
     label = _label(index, image)
     if _format_of(image) not in rule.image_formats:
@@ -158,7 +147,7 @@ def _prepared_image(
                 f"{label} is {image.format}; the model takes {_formats(rule.image_formats)}"
             )
         why = f"the model takes {_formats(rule.image_formats)}"
-        image = _converted(image, label, target, notes, why=why)
+        image = _converted(image, label, target, changes, why=why)
     if len(image.data) > rule.max_image_bytes:
         raise InvalidArgumentError(
             f"{label} is {_mb(len(image.data))}, over the model's {_mb(rule.max_image_bytes)} "
@@ -179,11 +168,11 @@ def _prepared_image(
 
 
 def _prepared_mask(
-    rule: EditRuleLike, mask: InputImage, first: InputImage, notes: list[str]
+    rule: EditRule, mask: InputImage, first: InputImage, changes: list[Adjustment]
 ) -> InputImage:
     label = _label(None, mask)
     if mask.mime_type != "image/png":
-        mask = _converted(mask, label, "png", notes, why="a mask must be a PNG")
+        mask = _converted(mask, label, "png", changes, why="a mask must be a PNG")
     if len(mask.data) > rule.max_mask_bytes:
         raise InvalidArgumentError(
             f"{label} is {_mb(len(mask.data))}, over the {_mb(rule.max_mask_bytes)} limit for "
@@ -206,7 +195,7 @@ def _prepared_mask(
 
 
 def prepare_edit_inputs(
-    rule: EditRuleLike, images: Sequence[InputImage], mask: InputImage | None
+    rule: EditRule, images: Sequence[InputImage], mask: InputImage | None
 ) -> PreparedInputs:
     """``images`` and ``mask`` as ``rule``'s model takes them, or a refusal saying why.
 
@@ -222,14 +211,29 @@ def prepare_edit_inputs(
     """
     if not images:
         raise InvalidArgumentError("give at least one image to edit")
+    changes: list[Adjustment] = []
+    distinct = list({image.sha256: image for image in reversed(images)}.values())[::-1]
+    if len(distinct) < len(images):
+        # Different references (a handle, a path, a link) to the same bytes: sent once.
+        given, sent = [image.ref for image in images], [image.handle for image in distinct]
+        reason = "the same image was given more than once; it is sent once"
+        changes.append(Adjustment("images", given, sent, reason))
+        images = distinct
     if len(images) > rule.max_images:
         raise InvalidArgumentError(
             f"{len(images)} images were given, but the model edits at most {rule.max_images} "
             f"at once"
         )
-    notes: list[str] = []
     prepared = tuple(
-        _prepared_image(rule, index, image, notes) for index, image in enumerate(images, 1)
+        _prepared_image(rule, index, image, changes) for index, image in enumerate(images, 1)
     )
-    prepared_mask = _prepared_mask(rule, mask, prepared[0], notes) if mask is not None else None
-    return PreparedInputs(prepared, prepared_mask, tuple(notes))
+    if mask is None and rule.transparent_without_mask:
+        for index, image in enumerate(prepared, 1):
+            if not png_has_alpha(image.data):
+                raise InvalidArgumentError(
+                    f"{_label(index, image)} has no transparency, and without a mask the "
+                    "model edits only an image's transparent areas; give a mask (a PNG whose "
+                    "transparent areas mark where to edit) or an image with transparent areas"
+                )
+    prepared_mask = _prepared_mask(rule, mask, prepared[0], changes) if mask is not None else None
+    return PreparedInputs(prepared, prepared_mask, tuple(changes))

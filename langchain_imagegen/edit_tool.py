@@ -19,13 +19,14 @@ tool, configured alike.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
 
-from langchain_imagegen.coercion import Adjustment, EditPlan, coerce_edit_params
+from langchain_imagegen.coercion import EditPlan, coerce_edit_params
 from langchain_imagegen.edit_inputs import PreparedInputs, prepare_edit_inputs
 from langchain_imagegen.errors import ConfigurationError
 from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink
@@ -39,7 +40,7 @@ from langchain_imagegen.tool import (
     ImageGenerationTool,
 )
 
-__all__ = ["AzureImageEditTool", "BaseImageEditTool", "ImageEditTool", "image_tools"]
+__all__ = ["AzureImageEditTool", "BaseImageEditTool", "ImageEditTool", "fit_edit", "image_tools"]
 
 
 class BaseImageEditTool(BaseImageGenerationTool):
@@ -101,7 +102,9 @@ class BaseImageEditTool(BaseImageGenerationTool):
         resolver = self._resolver()
         images = [resolver.resolve(ref) for ref in plan.images]
         mask = resolver.resolve(plan.mask) if plan.mask else None
-        plan, edit = self._fitted(plan, images, mask)
+        plan, edit, converted = fit_edit(plan, images, mask)
+        for image in converted:  # what is sent is kept: the lineage's handles resolve
+            self.store.save(image.data)
         generator = self._generator
         assert generator is not None
         return generator.run(plan, on_event, edit)
@@ -114,7 +117,9 @@ class BaseImageEditTool(BaseImageGenerationTool):
         resolver = self._resolver()
         images = [await resolver.aresolve(ref) for ref in plan.images]
         mask = await resolver.aresolve(plan.mask) if plan.mask else None
-        plan, edit = self._fitted(plan, images, mask)
+        plan, edit, converted = await asyncio.to_thread(fit_edit, plan, images, mask)  # Pillow
+        for image in converted:
+            await self.store.asave(image.data)
         generator = self._generator
         assert generator is not None
         return await generator.arun(plan, on_event, edit)
@@ -141,18 +146,20 @@ class BaseImageEditTool(BaseImageGenerationTool):
             self.store, allowed_dirs=self.allowed_dirs, fetch=fetch, afetch=afetch, max_bytes=limit
         )
 
-    def _fitted(
-        self, plan: EditPlan, images: list[InputImage], mask: InputImage | None
-    ) -> tuple[EditPlan, Edit]:
-        """The inputs fitted to the model, as the files of every request, and the plan with
-        what was done to them among its adjustments."""
-        edits = plan.profile.edits
-        assert edits is not None  # refused in _resolve_profile
-        prepared = prepare_edit_inputs(edits, images, mask)
-        if prepared.notes:
-            notes = tuple(Adjustment("images", None, None, note) for note in prepared.notes)
-            plan = dataclasses.replace(plan, adjustments=plan.adjustments + notes)
-        return plan, _edit(prepared)
+
+def fit_edit(
+    plan: EditPlan, images: list[InputImage], mask: InputImage | None
+) -> tuple[EditPlan, Edit, tuple[InputImage, ...]]:
+    """What an edit sends: the inputs fitted to the plan's model (or refused, saying why) as
+    the files of every request, the plan with what was done to them among its adjustments,
+    and the images made by converting an input (kept by the tool, so that the handles in
+    the result's lineage resolve). Reads nothing and sends nothing (a dry run uses it)."""
+    edits = plan.profile.edits
+    assert edits is not None  # a tool refuses a model that cannot edit
+    prepared = prepare_edit_inputs(edits, images, mask)
+    if prepared.changes:
+        plan = dataclasses.replace(plan, adjustments=plan.adjustments + prepared.changes)
+    return plan, _edit(prepared), prepared.converted
 
 
 def _edit(prepared: PreparedInputs) -> Edit:

@@ -132,6 +132,10 @@ class EditRule:
     square: bool = False
     max_mask_bytes: int = 4 * _MB
     input_fidelities: tuple[str, ...] = ()
+    transparent_without_mask: bool = False
+    """Without a mask, the image's own transparent areas mark where to edit, so it needs an
+    alpha channel (dall-e-2: the API refuses an RGB image, "format must be in ['RGBA', 'LA',
+    'L'], got RGB")."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,13 @@ PROFILES: tuple[ImageModelProfile, ...] = (
         max_images_per_request=10,
         max_prompt_chars=1000,
         response_formats=("url", "b64_json"),
-        edits=EditRule(max_images=1, image_formats=("png",), max_image_bytes=4 * _MB, square=True),
+        edits=EditRule(
+            max_images=1,
+            image_formats=("png",),
+            max_image_bytes=4 * _MB,
+            square=True,
+            transparent_without_mask=True,
+        ),
         shutdown=dt.date(2026, 5, 12),
         replacement="gpt-image-2",
     ),

@@ -165,13 +165,13 @@ class ImageGenerationResult(Serializable):
     requests: list[RequestRecord] = Field(default_factory=list)
     adjustments: list[AdjustmentRecord] = Field(default_factory=list)
     usage: dict[str, int] | None = None
+    """Tokens, summed over the requests, when the server reports them (gpt-image models)."""
+    elapsed_s: float = 0.0
     inputs: list[str] = Field(default_factory=list)
     """An edit's input images, by handle (``img_...``), in the order sent: the images'
     lineage. Empty for a generation."""
     mask: str | None = None
     """An edit's mask, by handle."""
-    """Tokens, summed over the requests, when the server reports them (gpt-image models)."""
-    elapsed_s: float = 0.0
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

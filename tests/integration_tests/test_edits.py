@@ -416,12 +416,6 @@ async def test_dall_e_2_jpeg_is_converted_to_png_with_pillow(
     assert_answers(result, request, out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: edit_tool._fitted reports a conversion as Adjustment('images', None, None, "
-    "note), which Adjustment.describe renders 'images: None → not sent (...)': the LLM is told "
-    "the image it gave was not sent although it was sent converted",
-)
 async def test_a_conversion_is_not_reported_as_an_image_not_sent(make_edit: Any) -> None:
     tool = make_edit("dall-e-2")
     jpeg = tool.store.save(pillow_bytes(Image.new("RGB", (256, 256), (40, 90, 200)), "JPEG"))
@@ -437,12 +431,6 @@ async def test_a_conversion_is_not_reported_as_an_image_not_sent(make_edit: Any)
     assert "not sent" not in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after a conversion the result's inputs (edit_tool._edit: prepared.images' "
-    "handles) and the note name the converted image's handle, which is never saved: the "
-    "lineage points at nothing, and an LLM that uses that handle is refused",
-)
 async def test_the_lineage_of_a_converted_input_resolves(make_edit: Any) -> None:
     tool = make_edit("dall-e-2", download_urls=True)
     jpeg = tool.store.save(pillow_bytes(Image.new("RGB", (256, 256), (40, 90, 200)), "JPEG"))
@@ -459,12 +447,6 @@ async def test_the_lineage_of_a_converted_input_resolves(make_edit: Any) -> None
         assert resolver.resolve(handle).handle == handle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: dall-e-2 without a mask needs an image with alpha (RGBA/LA/L), but "
-    "edit_inputs._convert turns a JPEG into an RGB PNG (and an RGB PNG passes as it is), so "
-    "the request is sent and refused with HTTP 400 'format must be in [RGBA, LA, L], got RGB'",
-)
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 async def test_dall_e_2_opaque_input_without_a_mask_is_made_fit(
     target: Target, make_edit: Any, fmt: str
@@ -549,12 +531,6 @@ async def test_duplicate_handles_are_sent_once_and_reported(
     assert result.adjustments[0].field == "images"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: duplicates are removed by the reference's text (coercion), not by the image: "
-    "the same image by its handle, its stored path and its handle in capitals (handles are "
-    "case-insensitive) is sent three times, listed three times in the lineage, unreported",
-)
 async def test_one_image_by_several_references_is_sent_once(
     target: Target, make_edit: Any, out: Path
 ) -> None:

@@ -146,6 +146,8 @@ EDIT_RULES: dict[str, EditRule] = {
         max_image_bytes=4 * 1024 * 1024,
         square=True,
         max_mask_bytes=4 * 1024 * 1024,
+        # Unmasked, its transparent areas are edited: the API refuses an RGB image.
+        transparent_without_mask=True,
     ),
     "G1": EditRule(
         max_images=16,

@@ -29,6 +29,7 @@ class Rule:
     max_image_bytes: int
     square: bool = False
     max_mask_bytes: int = 4 * MIB
+    transparent_without_mask: bool = False
 
 
 GPT_IMAGE = Rule(16, ("png", "webp", "jpeg"), 50 * MIB)
@@ -110,6 +111,22 @@ def test_an_image_over_the_limit_is_refused() -> None:
     assert "smaller or more compressed" in message
 
 
+@pytest.mark.usefixtures("without_pillow")
+def test_without_a_mask_an_opaque_image_is_refused_where_transparency_marks_the_edit() -> None:
+    """dall-e-2 edits an unmasked image where it is transparent (the API refuses an RGB image:
+    "format must be in ['RGBA', 'LA', 'L'], got RGB"): refused before sending, saying what to
+    give instead; with a mask, or with transparency, it goes as it is."""
+    rule = Rule(1, ("png",), 4 * MIB, square=True, transparent_without_mask=True)
+    opaque = image("png", 16, 16)
+    message = refusal(rule, [opaque])
+    assert f"image 1 ({opaque.handle}) has no transparency" in message
+    assert "give a mask" in message
+    transparent = image("png", 16, 16, transparent=True)
+    assert prepare_edit_inputs(rule, [transparent], None).images == (transparent,)
+    mask = mask_png_bytes_without_pillow(16, 16)
+    assert prepare_edit_inputs(rule, [opaque], mask).images == (opaque,)
+
+
 def test_a_non_square_image_is_refused_for_dall_e_2() -> None:
     wide = image("png", 24, 16)
     message = refusal(DALL_E_2, [wide])
@@ -134,10 +151,12 @@ def test_a_jpeg_is_converted_to_png_for_dall_e_2() -> None:
     assert png.handle != jpeg.handle
     with Image.open(io.BytesIO(png.data)) as opened:
         assert (opened.format, opened.size) == ("PNG", (16, 16))
-    assert prepared.notes == (
-        f"image 1 ({jpeg.handle}) converted from JPEG to PNG: the model takes PNG "
-        f"(the converted image is {png.handle})",
+    (change,) = prepared.changes
+    assert change.describe() == (
+        f"images: {jpeg.handle!r} → {png.handle!r} (image 1 converted from JPEG to PNG: the "
+        "model takes PNG)"
     )
+    assert prepared.converted == (png,)
 
 
 @pytest.mark.usefixtures("without_pillow")
@@ -218,7 +237,13 @@ def test_a_webp_mask_is_converted_to_png() -> None:
     assert prepared.mask is not None
     assert prepared.mask.mime_type == "image/png"
     assert png_has_alpha(prepared.mask.data)
-    assert prepared.notes[0].startswith(f"the mask ({webp.handle}) converted from WebP to PNG")
+    (change,) = prepared.changes
+    assert (change.field, change.proposed, change.applied) == (
+        "mask",
+        webp.handle,
+        prepared.mask.handle,
+    )
+    assert change.reason.startswith("the mask converted from WebP to PNG")
 
 
 @pytest.mark.usefixtures("without_pillow")
