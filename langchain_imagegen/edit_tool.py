@@ -31,6 +31,7 @@ from langchain_imagegen.edit_inputs import PreparedInputs, prepare_edit_inputs
 from langchain_imagegen.errors import ConfigurationError
 from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink
 from langchain_imagegen.handles import ImageResolver, InputImage
+from langchain_imagegen.limits import ImagesPerMinute
 from langchain_imagegen.registry import ImageModelProfile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.schema import build_edit_args_schema
@@ -203,9 +204,12 @@ def image_tools(**config: Any) -> list[BaseImageGenerationTool]:
     """The tools an agent needs: :class:`ImageGenerationTool` and, when the model can edit,
     :class:`ImageEditTool`, both built from ``config`` (any fields of the tools; e.g.
     ``model``, ``output_dir``, ``api_key``). With ``azure_endpoint`` (or ``azure=True``),
-    the Azure tools.
+    the Azure tools. ``images_per_minute`` becomes one limiter both tools share.
     """
     azure = bool(config.pop("azure", False)) or "azure_endpoint" in config
+    if config.get("images_per_minute") and config.get("image_rate_limiter") is None:
+        # One limit for both tools: they spend the same images-per-minute allowance.
+        config["image_rate_limiter"] = ImagesPerMinute(config["images_per_minute"])
     # Fields only the edit tool has (the generation tool refuses unknown fields).
     edit_only = {name: config.pop(name) for name in _EDIT_ONLY_FIELDS if name in config}
     generate: BaseImageGenerationTool = (

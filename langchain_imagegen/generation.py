@@ -50,6 +50,7 @@ from langchain_imagegen.errors import (
     MalformedResponseError,
     StorageError,
 )
+from langchain_imagegen.limits import RequestLimits
 from langchain_imagegen.registry import ImageModelProfile
 from langchain_imagegen.response import ImagesResponse
 from langchain_imagegen.result import AdjustmentRecord, GeneratedImage, ImageGenerationResult
@@ -321,6 +322,12 @@ class _Call:
         )
 
 
+def _images_in(body: dict[str, Any]) -> int:
+    """Images a request asks for (no ``n``: one)."""
+    n = body.get("n", 1)
+    return n if isinstance(n, int) and not isinstance(n, bool) else 1
+
+
 def _streams(body: dict[str, Any]) -> bool:
     return body.get("stream") is True
 
@@ -437,11 +444,13 @@ class ImageGenerator:
         *,
         download_urls: bool = False,
         max_download_bytes: int = 50 * 1024 * 1024,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.download_urls = download_urls
         self.max_download_bytes = max_download_bytes
+        self.limits = limits or RequestLimits()
 
     def _downloads(self, image: GeneratedImage) -> bool:
         """Whether to fetch a URL image now: when asked to, and always with remote storage
@@ -510,6 +519,8 @@ class ImageGenerator:
 
         sink = on_stream if _streams(body) else None
         try:
+            if self.limits:
+                self.limits.wait(_images_in(body), call.deadline, self.client.clock)
             if call.edit is None:
                 answer = self.client.generate(
                     body, deadline=call.deadline, on_stream=sink, cancellation=call.cancellation
@@ -669,6 +680,8 @@ class ImageGenerator:
 
         sink = on_stream if _streams(body) else None
         try:
+            if self.limits:
+                await self.limits.await_turn(_images_in(body), call.deadline, self.client.clock)
             if call.edit is None:
                 answer = await self.client.agenerate(body, deadline=call.deadline, on_stream=sink)
             else:

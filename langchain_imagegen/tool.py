@@ -33,6 +33,7 @@ from langchain_core.callbacks import (
     dispatch_custom_event,
 )
 from langchain_core.messages import ImageContentBlock, TextContentBlock
+from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.tools import ArgsSchema, BaseTool, ToolException
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import (
@@ -57,6 +58,7 @@ from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, check_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.events import EVENT_NAME
 from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
+from langchain_imagegen.limits import ImagesPerMinute, RequestLimits
 from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.retry import RetryPolicy
@@ -93,8 +95,11 @@ Timeout = float | tuple[float, float] | httpx.Timeout | None
 """Seconds per response, a ``(connect, read)`` pair, an ``httpx.Timeout``, or None."""
 
 _OPENAI_HOST = httpx.URL(OPENAI_BASE_URL).host
-# Injected httpx clients belong to the caller: copies share them, pickles refuse them.
-_SHARED_ON_COPY = frozenset({"http_client", "http_async_client"})
+# Injected httpx clients and rate limiters belong to the caller: copies share them (a copy
+# counts against the same limit), pickles refuse them.
+_SHARED_ON_COPY = frozenset(
+    {"http_client", "http_async_client", "rate_limiter", "image_rate_limiter"}
+)
 # Set while a copy or an unpickled tool is configured: it already warned as the original.
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("imagegen_quiet", default=False)
 
@@ -269,6 +274,17 @@ class BaseImageGenerationTool(BaseTool):
     ``"base64"`` (the saved file's bytes, else the URL); see
     :meth:`ImageGenerationResult.to_content_blocks`. Base64 images are sent again with every
     later model call of the conversation."""
+    rate_limiter: BaseRateLimiter | None = Field(default=None, exclude=True)
+    """Acquired before every HTTP request a call makes (fan-out requests too), as chat
+    models' ``rate_limiter``: e.g. ``InMemoryRateLimiter(requests_per_second=0.5)``, shared
+    by several tools to limit them together. A 429's ``Retry-After`` still wins."""
+    image_rate_limiter: BaseRateLimiter | None = Field(default=None, exclude=True)
+    """Acquired once per image a request asks for: for providers that limit images rather
+    than requests. ``images_per_minute`` builds one."""
+    images_per_minute: float | None = Field(default=None, gt=0)
+    """At most this many images a minute (OpenAI's image models are limited so, e.g. 5 a
+    minute on a tier-1 account): builds an :class:`ImagesPerMinute` limiter unless
+    ``image_rate_limiter`` is set. ``image_tools`` shares one between its tools."""
     http_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
     """An ``httpx.Client`` for the sync path (proxies, custom TLS); never closed by the tool."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
@@ -293,6 +309,7 @@ class BaseImageGenerationTool(BaseTool):
     _derived_description: str | None = PrivateAttr(default=None)
     _warned: tuple[str, bool] | None = PrivateAttr(default=None)
     _applied: dict[str, Any] | None = PrivateAttr(default=None)
+    _images_per_minute: ImagesPerMinute | None = PrivateAttr(default=None)
 
     # --- configuration (one place) --------------------------------------------------------
 
@@ -353,6 +370,7 @@ class BaseImageGenerationTool(BaseTool):
             store,
             download_urls=self.download_urls,
             max_download_bytes=self.max_download_bytes,
+            limits=RequestLimits(self.rate_limiter, self._image_limiter()),
         )
         # object.__setattr__: a plain assignment would validate and run this again.
         if derive_schema:
@@ -366,6 +384,16 @@ class BaseImageGenerationTool(BaseTool):
             # langchain-core >= 1.8 memoizes tool_call_schema, clearing it in __setattr__,
             # which the object.__setattr__ calls above do not go through.
             self._tool_call_schema_memo = None
+
+    def _image_limiter(self) -> BaseRateLimiter | None:
+        """The per-image limiter: the one given, else one for ``images_per_minute``, kept
+        while that number stays (its bucket is the tool's state)."""
+        if self.image_rate_limiter is not None or self.images_per_minute is None:
+            return self.image_rate_limiter
+        kept = self._images_per_minute
+        if kept is None or kept.images_per_minute != self.images_per_minute:
+            kept = self._images_per_minute = ImagesPerMinute(self.images_per_minute)
+        return kept
 
     def _derive_schema(self, profile: ImageModelProfile, hidden: set[str]) -> Any:
         """The args schema the LLM sees, when the user set none."""
@@ -511,7 +539,8 @@ class BaseImageGenerationTool(BaseTool):
         if injected:
             msg = (
                 f"cannot pickle {type(self).__name__} with an injected {' and '.join(injected)}:"
-                " httpx clients hold connections and locks. Pickle the tool without them and "
+                " httpx clients and rate limiters hold connections and locks. Pickle the tool "
+                "without them and "
                 "set them again after loading."
             )
             raise TypeError(msg)

@@ -924,6 +924,9 @@ class ReceivedRequest:
     """Azure: the model the deployment resolved to (replaces ``body["model"]``)."""
     edit: ReceivedEdit | None = None
     """Set for ``/images/edits`` requests: fields and files as parsed."""
+    received_at: float = field(default_factory=time.monotonic)
+    """When the request had been read (``time.monotonic()``, the system-wide clock): rate
+    limits are checked against these."""
 
     @property
     def is_edit(self) -> bool:
