@@ -7,6 +7,7 @@ The hierarchy::
     ├── ConfigurationError              the tool is not set up to reach an endpoint
     │   └── MissingCredentialError      (also AuthenticationError) no key or token at all
     ├── StorageError                    (also OSError) the disk: output_dir unwritable or full
+    ├── BudgetExceededError             refused before sending: the estimate is over what is left
     └── APIError                        the server (or a gateway in front of it) or the link
         ├── BadRequestError             400/422
         │   └── ContentPolicyError      the safety system refused the prompt or the image
@@ -43,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BillingError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContentPolicyError",
     "CorruptImageError",
@@ -88,6 +90,75 @@ class StorageError(ImageGenError, OSError):
     """An image could not be saved: output_dir is unwritable or full (the disk's problem)."""
 
     hint = "the images were not saved; check output_dir (permissions, free space)"
+
+
+def _usd(amount: float) -> str:
+    """``$0.04``, ``$0.0401``, ``$1,234.50``: cents always, finer digits only when there are
+    any (per-image prices go down to fractions of a cent)."""
+    sign = "-" if amount < 0 else ""
+    whole, _, fraction = f"{abs(amount):,.6f}".rstrip("0").partition(".")
+    return f"{sign}${whole}.{fraction.ljust(2, '0')}"
+
+
+class BudgetExceededError(ImageGenError):
+    """A call was refused before any request was sent: its estimated cost is more than a
+    budget has left, or more than the per-call cap (``max_cost_per_call``). Nothing was spent.
+
+    ``estimated_usd`` is what the call would cost, ``remaining_usd`` what the budget has left
+    (for the per-call cap: the cap), ``limit_usd`` the budget's limit (or the cap),
+    ``reserved_usd`` what calls still running hold, ``what`` the call as the caller described it;
+    ``reason`` is the message without "refused before sending".
+    """
+
+    retryable = False  # the same call is refused again; a smaller one may fit
+    hint = (
+        "nothing was sent or charged; ask for fewer images, a lower quality or a smaller size "
+        "so the estimate fits, or stop generating images"
+    )
+
+    def __init__(
+        self,
+        *,
+        estimated_usd: float,
+        remaining_usd: float,
+        limit_usd: float,
+        what: str = "",
+        reserved_usd: float = 0.0,
+        per_call: bool = False,
+    ) -> None:
+        self.estimated_usd = estimated_usd
+        self.remaining_usd = remaining_usd
+        self.limit_usd = limit_usd
+        self.reserved_usd = reserved_usd
+        self.what = what
+        self.per_call = per_call
+        estimate = f"the estimate for {what or 'this call'} is {_usd(estimated_usd)}"
+        if per_call:
+            over = f"over the per-call limit of {_usd(limit_usd)}"
+        elif remaining_usd > 0:
+            over = f"but the budget has {_usd(remaining_usd)} left of {_usd(limit_usd)}"
+        else:
+            over = f"but the budget of {_usd(limit_usd)} is used up"
+        held = (
+            f" (calls still running hold another {_usd(reserved_usd)})"
+            if reserved_usd > 0 and not per_call
+            else ""
+        )
+        self.reason = f"{estimate}, {over}{held}"
+        super().__init__(f"refused before sending: {self.reason}")
+
+    @property
+    def used_up(self) -> bool:
+        """Whether the budget has nothing left, so no smaller call can fit either."""
+        return not self.per_call and self.remaining_usd <= 0
+
+    def agent_message(self) -> str:
+        if self.used_up:
+            return (
+                f"{self}. Nothing was sent or charged. Stop generating images: "
+                "a person must raise the budget."
+            )
+        return super().agent_message()
 
 
 class APIError(ImageGenError):
