@@ -26,7 +26,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from fractions import Fraction
+from decimal import Context, Decimal
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from langchain_imagegen.errors import BudgetExceededError, InvalidArgumentError
@@ -287,12 +287,22 @@ class BudgetBase(Budget, ABC):
             logger.debug("reservation %s was already settled or released", reservation.id)
 
 
+_EXACT = Context(prec=60)
+"""Enough digits that sums of USD amounts (at most 17 significant digits each, as floats
+print) are exact unless they differ by more than 40 orders of magnitude."""
+
+
+def _decimal(amount: float) -> Decimal:
+    return Decimal(repr(amount))  # the shortest decimal that reads back as this float
+
+
 class InMemoryBudget(BudgetBase):
     """A budget in this process, shared by every tool and call given it; safe across threads
     and asyncio tasks (one lock, held only for the arithmetic, never while awaiting).
 
-    Totals are kept as exact fractions of the float amounts, so rounding can never let the
-    sum of reservations creep over the limit.
+    Totals are kept in decimal, on the amounts as written (``0.1`` is one tenth, not the
+    binary float just above it), so ten $0.10 calls fit a $1.00 budget exactly, and float
+    rounding can never let the sum of reservations creep over the limit.
 
     >>> budget = InMemoryBudget(1.00)
     >>> hold = budget.reserve(0.25, what="1 image")
@@ -304,9 +314,9 @@ class InMemoryBudget(BudgetBase):
     def __init__(self, limit_usd: float, *, mode: BudgetMode = "refuse") -> None:
         super().__init__(limit_usd, mode=mode)
         self._lock = threading.Lock()
-        self._holds: dict[str, Fraction] = {}
-        self._spent = Fraction(0)
-        self._reserved = Fraction(0)
+        self._holds: dict[str, Decimal] = {}
+        self._spent = Decimal(0)
+        self._reserved = Decimal(0)
 
     def _totals(self) -> BudgetTotals:
         return BudgetTotals(float(self._spent), float(self._reserved))
@@ -314,13 +324,17 @@ class InMemoryBudget(BudgetBase):
     def take_hold(
         self, hold_id: str, amount: float, *, limit: float | None
     ) -> tuple[bool, BudgetTotals]:
-        exact = Fraction(amount)
+        exact = _decimal(amount)
         with self._lock:
             before = self._totals()
-            if limit is not None and exact > Fraction(limit) - self._spent - self._reserved:
-                return False, before
+            if limit is not None:
+                left = _EXACT.subtract(
+                    _EXACT.subtract(_decimal(limit), self._spent), self._reserved
+                )
+                if exact > left:
+                    return False, before
             self._holds[hold_id] = exact
-            self._reserved += exact
+            self._reserved = _EXACT.add(self._reserved, exact)
             return True, before
 
     def end_hold(self, hold_id: str, actual: float | None) -> bool:
@@ -328,8 +342,8 @@ class InMemoryBudget(BudgetBase):
             held = self._holds.pop(hold_id, None)
             if held is None:
                 return False
-            self._reserved -= held
-            self._spent += held if actual is None else Fraction(actual)
+            self._reserved = _EXACT.subtract(self._reserved, held)
+            self._spent = _EXACT.add(self._spent, held if actual is None else _decimal(actual))
             return True
 
     def read_totals(self) -> BudgetTotals:
