@@ -504,10 +504,7 @@ def _estimate_request(
     if not options or len(options) < len(candidates):
         return None  # a quality or size this price does not cover: no estimate
     image = max(options, key=lambda option: option.usd)
-    notes = [
-        _note("quality", quality_note, image.quality, several=len(qualities) > 1),
-        _note("size", size_note, image.size, several=len(sizes) > 1),
-    ]
+    notes = [_note("quality", quality_note, image.quality), _note("size", size_note, image.size)]
     hedges = [note for note in notes if note]
     label = f"{price.model} {image.label}" + (f" ({'; '.join(hedges)})" if hedges else "")
     how = f"{label}: {image.detail}"
@@ -523,18 +520,19 @@ def _estimate_request(
     return usd, how
 
 
-def _note(name: str, reason: str | None, chosen: str, *, several: bool) -> str:
+def _note(name: str, reason: tuple[str, bool] | None, chosen: str) -> str:
     """``quality auto: at most, as high`` or ``size not set: the default 1024x1024``."""
     if reason is None:
         return ""
-    if several:
-        return f"{name} {reason}: at most, as {chosen}"
-    return f"{name} {reason}: the default {chosen}"
+    why, is_default = reason
+    if is_default:
+        return f"{name} {why}: the default {chosen}"
+    return f"{name} {why}: at most, as {chosen}"
 
 
 def _resolve_quality(
     price: ModelPrice, profile: ImageModelProfile, quality: object
-) -> tuple[tuple[str, ...], str | None]:
+) -> tuple[tuple[str, ...], tuple[str, bool] | None]:
     """The qualities to price (several: take the dearest) and why, if not as sent."""
     if not profile.qualities:
         return ("standard",), None  # dall-e-2 takes no quality: priced under "standard"
@@ -543,28 +541,28 @@ def _resolve_quality(
     reason = "auto" if quality == "auto" else "not set"
     default = profile.default_quality
     if reason == "not set" and default and default != "auto":
-        return (default,), reason
+        return (default,), (reason, True)
     if reason == "not set" and default == "auto":
         reason = "not set (the model's default is auto)"
-    return price.qualities(), reason
+    return price.qualities(), (reason, False)
 
 
 def _resolve_size(
     price: ModelPrice, profile: ImageModelProfile, qualities: Sequence[str], size: object
-) -> tuple[tuple[str, ...], str | None]:
+) -> tuple[tuple[str, ...], tuple[str, bool] | None]:
     """The sizes to price (several: take the dearest) and why, if not as sent."""
     if isinstance(size, str) and size and size != "auto":
         return (size,), None
     reason = "auto" if size == "auto" else "not set"
     default = profile.default_size
     if reason == "not set" and default and default != "auto":
-        return (default,), reason
+        return (default,), (reason, True)
     if reason == "not set" and default == "auto":
         reason = "not set (the model's default is auto)"
     listed = [s for q in qualities for s in price.sizes(q)]
     if not listed:  # priced by rule (gpt-image-2): the sizes the model lists
         listed = [s for s in profile.sizes if s != "auto"]
-    return tuple(dict.fromkeys(listed)), reason
+    return tuple(dict.fromkeys(listed)), (reason, False)
 
 
 def _price_image(
