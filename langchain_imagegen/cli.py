@@ -43,7 +43,7 @@ EXIT_CODES: dict[str, int] = {
     "unexpected error": 1,
     "bad arguments": 2,
     "no API key, key rejected, or no access to the model": 3,
-    "request refused (bad request, content policy, billing, unknown model)": 4,
+    "request refused (bad request, content policy, billing, unknown model, over budget)": 4,
     "the server or the link failed (rate limit, server error, no connection, unusable answer, "
     "damaged image, an image that could not be downloaded): retry later": 5,
     "could not save the images: check --output-dir (permissions, free space; for a bucket: "

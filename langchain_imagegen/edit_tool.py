@@ -94,7 +94,11 @@ class BaseImageEditTool(BaseImageGenerationTool):
         return dataclasses.replace(plan, requests=fields)
 
     def edit(
-        self, args: Mapping[str, Any], *, on_event: EventSink | None = None
+        self,
+        args: Mapping[str, Any],
+        *,
+        on_event: EventSink | None = None,
+        regenerate: bool = False,
     ) -> ImageGenerationResult:
         """Edit images outside LangChain; raises :class:`ImageGenError` subclasses (an
         unknown or refused reference is an :class:`InvalidArgumentError` that lists the
@@ -106,12 +110,14 @@ class BaseImageEditTool(BaseImageGenerationTool):
         plan, edit, converted = fit_edit(plan, images, mask)
         for image in converted:  # what is sent is kept: the lineage's handles resolve
             self.store.save(image.data)
-        generator = self._generator
-        assert generator is not None
-        return generator.run(plan, on_event, edit)
+        return self._carry_out(plan, edit, on_event, regenerate)
 
     async def aedit(
-        self, args: Mapping[str, Any], *, on_event: AsyncEventSink | None = None
+        self,
+        args: Mapping[str, Any],
+        *,
+        on_event: AsyncEventSink | None = None,
+        regenerate: bool = False,
     ) -> ImageGenerationResult:
         """Async :meth:`edit`."""
         plan = self.coerce_edit(args)
@@ -121,9 +127,7 @@ class BaseImageEditTool(BaseImageGenerationTool):
         plan, edit, converted = await asyncio.to_thread(fit_edit, plan, images, mask)  # Pillow
         for image in converted:
             await self.store.asave(image.data)
-        generator = self._generator
-        assert generator is not None
-        return await generator.arun(plan, on_event, edit)
+        return await self._acarry_out(plan, edit, on_event, regenerate)
 
     def _call(self, args: Mapping[str, Any], on_event: EventSink | None) -> ImageGenerationResult:
         return self.edit(args, on_event=on_event)
@@ -170,10 +174,12 @@ def _edit(prepared: PreparedInputs) -> Edit:
     mask = prepared.mask
     if mask is not None:
         files.append(("mask", (mask.filename, mask.data, mask.mime_type)))
+    sent = (*prepared.images, *(() if mask is None else (mask,)))
     return Edit(
         files,
         inputs=tuple(image.handle for image in prepared.images),
         mask=None if mask is None else mask.handle,
+        digests=tuple(image.sha256 for image in sent),
     )
 
 

@@ -51,6 +51,7 @@ from langchain_imagegen.errors import (
     StorageError,
 )
 from langchain_imagegen.limits import RequestLimits
+from langchain_imagegen.pricing import Cost, PriceTable, cost_from_usage
 from langchain_imagegen.registry import ImageModelProfile
 from langchain_imagegen.response import ImagesResponse
 from langchain_imagegen.result import AdjustmentRecord, GeneratedImage, ImageGenerationResult
@@ -90,6 +91,8 @@ class Edit:
     files: Sequence[FileField]
     inputs: tuple[str, ...]
     mask: str | None = None
+    digests: tuple[str, ...] = ()
+    """The SHA-256 of each file sent, in order (what a cache key needs of the inputs)."""
 
 
 _UNSAVED = (StorageError, CorruptImageError)
@@ -228,9 +231,18 @@ class _Call:
     is worth.
     """
 
-    def __init__(self, plan: Plan, deadline: float, edit: Edit | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        deadline: float,
+        edit: Edit | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
         self.plan = plan
         self.edit = edit
+        self.prices = prices
+        self.costs: list[Cost | None] = []
+        """Each successful request's cost (``None``: it could not be priced)."""
         self.deadline = deadline
         self.started = time.perf_counter()
         self.errors: list[ImageGenError] = []
@@ -263,9 +275,25 @@ class _Call:
         record["usage"] = response.usage
         record["attempts"] = response.attempts
         self.usage = _add_usage(self.usage, response.usage)
+        if self.prices is not None:
+            cost = self._cost(response, sent.index)
+            record["cost_usd"] = None if cost is None else cost.usd
+            self.costs.append(cost)
         if response.dropped:
             self.fail(sent.index, _dropped(response))
         return _returned(response, self.plan.requests[sent.index], sent.index)
+
+    def _cost(self, response: ImagesResponse, index: int) -> Cost | None:
+        body = self.plan.requests[index]
+        quality, size = body.get("quality"), body.get("size")
+        return cost_from_usage(
+            self.plan.profile.name,
+            response.usage,
+            images=len(response.images),
+            quality=response.quality or (quality if isinstance(quality, str) else None),
+            size=response.size or (size if isinstance(size, str) else None),
+            table=self.prices,
+        )
 
     def metadata(self, index: int) -> dict[str, str]:
         """User metadata for an object store: what made the image, without the prompt itself
@@ -319,7 +347,17 @@ class _Call:
             elapsed_s=elapsed_s,
             inputs=list(self.edit.inputs) if self.edit else [],
             mask=self.edit.mask if self.edit else None,
+            **_total_cost(self.costs),
         )
+
+
+def _total_cost(costs: list[Cost | None]) -> dict[str, Any]:
+    """The call's cost: the sum over its successful requests, when every one was priced."""
+    if not costs or any(cost is None for cost in costs):
+        return {}
+    priced = [cost for cost in costs if cost is not None]
+    bases = sorted({cost.basis for cost in priced})
+    return {"cost_usd": sum(cost.usd for cost in priced), "cost_basis": " and ".join(bases)}
 
 
 def _images_in(body: dict[str, Any]) -> int:
@@ -445,12 +483,15 @@ class ImageGenerator:
         download_urls: bool = False,
         max_download_bytes: int = 50 * 1024 * 1024,
         limits: RequestLimits | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.download_urls = download_urls
         self.max_download_bytes = max_download_bytes
         self.limits = limits or RequestLimits()
+        self.prices = prices
+        """Prices each request's cost from its usage (``None``: costs are not computed)."""
 
     def _downloads(self, image: GeneratedImage) -> bool:
         """Whether to fetch a URL image now: when asked to, and always with remote storage
@@ -465,7 +506,7 @@ class ImageGenerator:
         """Send every request of ``plan`` (concurrently when there are several), as edits of
         ``edit``'s files if given; the client's retry budget bounds the whole call."""
         emit = on_event or _ignore
-        call = _Call(plan, self.client.deadline(), edit)
+        call = _Call(plan, self.client.deadline(), edit, self.prices)
         if on_event is not None:  # the events are built only for someone who listens
             for data in call.requested():
                 on_event("requested", data)
@@ -647,7 +688,7 @@ class ImageGenerator:
         """Send every request of ``plan`` as concurrent tasks on the shared AsyncClient; the
         client's retry budget bounds the whole call. Cancelling it cancels every request."""
         emit = on_event or _aignore
-        call = _Call(plan, self.client.deadline(), edit)
+        call = _Call(plan, self.client.deadline(), edit, self.prices)
         if on_event is not None:  # the events are built only for someone who listens
             for data in call.requested():
                 await on_event("requested", data)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 from langchain_imagegen.coercion import Adjustment
 from langchain_imagegen.handles import image_handle
 from langchain_imagegen.notebook import render_html, short_note
+from langchain_imagegen.pricing import Cost
 
 __all__ = [
     "AdjustmentRecord",
@@ -145,6 +146,8 @@ class RequestRecord(BaseModel):
     elapsed_s: float = 0.0
     request_id: str | None = None
     usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    """What the request cost (an estimate: from ``usage``, else the published price)."""
     error: str | None = None
     """Set when this request failed while others of the same call succeeded."""
 
@@ -172,6 +175,15 @@ class ImageGenerationResult(Serializable):
     lineage. Empty for a generation."""
     mask: str | None = None
     """An edit's mask, by handle."""
+    cost_usd: float | None = None
+    """What the call cost in USD, an estimate (OpenAI's invoice is exact): from the returned
+    token ``usage``, else the published per-image price (``cost_basis`` says which). ``None``
+    when the model has no price (docs/cost.md). 0 for a result from the cache."""
+    cost_basis: str | None = None
+    estimated_cost_usd: float | None = None
+    """The estimate made before sending, when a budget or ``max_cost_per_call`` needed one."""
+    cached: bool = False
+    """Answered from the tool's cache: an identical earlier request's images, nothing sent."""
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -296,6 +308,13 @@ class ImageGenerationResult(Serializable):
             lines.append(f"Size: {one_size}.")
         if self.usage:
             lines.append(_tokens_used(self.usage))
+        if self.cached:
+            lines.append(
+                "From the cache: this exact request was answered before; nothing was generated "
+                "or charged."
+            )
+        elif self.cost_usd is not None:
+            lines.append(Cost(self.cost_usd, self.cost_basis or "usage").describe())
         if self.shortfall:
             lines.append(
                 f"Asked for {self.images_requested} images but received {count}; "

@@ -52,13 +52,17 @@ from pydantic import (
 from pydantic.v1 import ValidationError as ValidationErrorV1
 from typing_extensions import Self
 
+from langchain_imagegen.accounting import Accounting
+from langchain_imagegen.budget import Budget
+from langchain_imagegen.cache import ImageCache
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, coerce_params
 from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, check_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.events import EVENT_NAME
-from langchain_imagegen.generation import AsyncEventSink, EventSink, ImageGenerator
+from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink, ImageGenerator, Plan
 from langchain_imagegen.limits import ImagesPerMinute, RequestLimits
+from langchain_imagegen.pricing import CostEstimate, PriceTable, default_price_table
 from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.retry import RetryPolicy
@@ -98,7 +102,7 @@ _OPENAI_HOST = httpx.URL(OPENAI_BASE_URL).host
 # Injected httpx clients and rate limiters belong to the caller: copies share them (a copy
 # counts against the same limit), pickles refuse them.
 _SHARED_ON_COPY = frozenset(
-    {"http_client", "http_async_client", "rate_limiter", "image_rate_limiter"}
+    {"http_client", "http_async_client", "rate_limiter", "image_rate_limiter", "budget", "cache"}
 )
 # Set while a copy or an unpickled tool is configured: it already warned as the original.
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("imagegen_quiet", default=False)
@@ -274,6 +278,24 @@ class BaseImageGenerationTool(BaseTool):
     ``"base64"`` (the saved file's bytes, else the URL); see
     :meth:`ImageGenerationResult.to_content_blocks`. Base64 images are sent again with every
     later model call of the conversation."""
+    prices: PriceTable | None = Field(default=None, exclude=True)
+    """The prices costs and estimates are computed with (default: OpenAI's published prices,
+    :func:`~langchain_imagegen.pricing.default_price_table`; add a gateway's own with
+    ``default_price_table().with_prices(ModelPrice(...))``). A model without a price has no
+    cost in its results (docs/cost.md)."""
+    max_cost_per_call: float | None = Field(default=None, ge=0)
+    """Refuse, before sending anything, a call whose estimated cost is higher (USD)."""
+    budget: Budget | None = Field(default=None, exclude=True)
+    """A spending limit shared by every call (and every tool) given it, e.g.
+    ``InMemoryBudget(5.00)``: each call reserves its estimate before its first request and
+    is refused, sending nothing, when it does not fit; then the cost computed from the
+    returned usage is recorded (docs/cost.md#budgets)."""
+    cache: ImageCache | None = Field(default=None, exclude=True)
+    """Answer identical requests from an earlier result's stored images, e.g.
+    ``SqliteImageCache("~/.cache/langchain-imagegen/results.db")``; off by default. Pass
+    ``regenerate=True`` to :meth:`generate` to bypass it (docs/cost.md#cache)."""
+    cache_ttl: float | None = Field(default=None, gt=0)
+    """Seconds a cached result is used (default: until its images are gone)."""
     rate_limiter: BaseRateLimiter | None = Field(default=None, exclude=True)
     """Acquired before every HTTP request a call makes (fan-out requests too), as chat
     models' ``rate_limiter``: e.g. ``InMemoryRateLimiter(requests_per_second=0.5)``, shared
@@ -310,6 +332,7 @@ class BaseImageGenerationTool(BaseTool):
     _warned: tuple[str, bool] | None = PrivateAttr(default=None)
     _applied: dict[str, Any] | None = PrivateAttr(default=None)
     _images_per_minute: ImagesPerMinute | None = PrivateAttr(default=None)
+    _accounting: Accounting | None = PrivateAttr(default=None)
 
     # --- configuration (one place) --------------------------------------------------------
 
@@ -333,6 +356,14 @@ class BaseImageGenerationTool(BaseTool):
         # Everything that can refuse the configuration comes first; state changes after.
         profile = self._resolve_profile()
         endpoint = self._endpoint()
+        if (self.budget is not None or self.max_cost_per_call is not None) and (
+            self._price_table().get(profile.name) is None
+        ):
+            raise ConfigurationError(
+                f"no price is known for {profile.name}, so a budget or max_cost_per_call "
+                "cannot check its calls; add its price with prices=default_price_table()."
+                "with_prices(ModelPrice(...)) (docs/cost.md)"
+            )
         retry = RetryPolicy(max_retries=self.max_retries, total_budget=self.retry_budget)
         timeout = _http_timeout(self.timeout, self.connect_timeout)
         store = open_store(
@@ -371,6 +402,15 @@ class BaseImageGenerationTool(BaseTool):
             download_urls=self.download_urls,
             max_download_bytes=self.max_download_bytes,
             limits=RequestLimits(self.rate_limiter, self._image_limiter()),
+            prices=self._price_table(),
+        )
+        self._accounting = Accounting(
+            prices=self._price_table(),
+            store=store,
+            budget=self.budget,
+            max_cost_per_call=self.max_cost_per_call,
+            cache=self.cache,
+            cache_ttl=self.cache_ttl,
         )
         # object.__setattr__: a plain assignment would validate and run this again.
         if derive_schema:
@@ -384,6 +424,9 @@ class BaseImageGenerationTool(BaseTool):
             # langchain-core >= 1.8 memoizes tool_call_schema, clearing it in __setattr__,
             # which the object.__setattr__ calls above do not go through.
             self._tool_call_schema_memo = None
+
+    def _price_table(self) -> PriceTable:
+        return self.prices if self.prices is not None else default_price_table()
 
     def _image_limiter(self) -> BaseRateLimiter | None:
         """The per-image limiter: the one given, else one for ``images_per_minute``, kept
@@ -570,20 +613,73 @@ class BaseImageGenerationTool(BaseTool):
         return dataclasses.replace(plan, requests=bodies)
 
     def generate(
-        self, args: Mapping[str, Any], *, on_event: EventSink | None = None
+        self,
+        args: Mapping[str, Any],
+        *,
+        on_event: EventSink | None = None,
+        regenerate: bool = False,
     ) -> ImageGenerationResult:
-        """Generate images outside LangChain; raises :class:`ImageGenError` subclasses."""
-        generator = self._generator
-        assert generator is not None
-        return generator.run(self.coerce(args), on_event)
+        """Generate images outside LangChain; raises :class:`ImageGenError` subclasses.
+        ``regenerate`` bypasses the cache (the new result replaces the cached one)."""
+        return self._carry_out(self.coerce(args), None, on_event, regenerate)
 
     async def agenerate(
-        self, args: Mapping[str, Any], *, on_event: AsyncEventSink | None = None
+        self,
+        args: Mapping[str, Any],
+        *,
+        on_event: AsyncEventSink | None = None,
+        regenerate: bool = False,
     ) -> ImageGenerationResult:
         """Async :meth:`generate`, on the shared ``httpx.AsyncClient``."""
-        generator = self._generator
+        return await self._acarry_out(self.coerce(args), None, on_event, regenerate)
+
+    def estimate_cost(self, args: Mapping[str, Any]) -> CostEstimate | None:
+        """What these LLM arguments would cost, estimated from the published prices, without
+        sending anything (``None``: no price for the model or its settings)."""
+        accounting = self._accounting
+        assert accounting is not None
+        return accounting.estimate(self.coerce(args))
+
+    def _carry_out(
+        self, plan: Plan, edit: Edit | None, on_event: EventSink | None, regenerate: bool
+    ) -> ImageGenerationResult:
+        """Send ``plan`` (as an edit of ``edit``'s files if given) through the cache and the
+        budget (:class:`~langchain_imagegen.accounting.Accounting`)."""
+        generator, accounting = self._generator, self._accounting
         assert generator is not None
-        return await generator.arun(self.coerce(args), on_event)
+        assert accounting is not None
+        if accounting.cache is None and not accounting.prices_calls:
+            return generator.run(plan, on_event, edit)
+        return accounting.run(
+            plan,
+            edit,
+            self._endpoint_url(edit),
+            lambda: generator.run(plan, on_event, edit),
+            regenerate=regenerate,
+        )
+
+    async def _acarry_out(
+        self, plan: Plan, edit: Edit | None, on_event: AsyncEventSink | None, regenerate: bool
+    ) -> ImageGenerationResult:
+        generator, accounting = self._generator, self._accounting
+        assert generator is not None
+        assert accounting is not None
+        if accounting.cache is None and not accounting.prices_calls:
+            return await generator.arun(plan, on_event, edit)
+        return await accounting.arun(
+            plan,
+            edit,
+            self._endpoint_url(edit),
+            lambda: generator.arun(plan, on_event, edit),
+            regenerate=regenerate,
+        )
+
+    def _endpoint_url(self, edit: Edit | None) -> str:
+        """The URL a plan goes to, for its cache key."""
+        endpoint = self.client.endpoint
+        url = (endpoint.edits_url or endpoint.url) if edit is not None else endpoint.url
+        query = "&".join(f"{name}={value}" for name, value in sorted(endpoint.query.items()))
+        return f"{url}?{query}" if query else url
 
     def _content(self, result: ImageGenerationResult) -> ToolContent:
         if self.content_images == "none":

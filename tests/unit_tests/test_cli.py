@@ -319,6 +319,7 @@ EXIT_CODE_OF: dict[type[errors.ImageGenError], int] = {
     errors.BadRequestError: 4,
     errors.ContentPolicyError: 4,
     errors.BillingError: 4,
+    errors.BudgetExceededError: 4,  # refused before sending, as a billing limit would be
     errors.ModelNotFoundError: 4,
     errors.RateLimitError: 5,
     errors.InternalServerError: 5,

@@ -20,6 +20,7 @@ PUBLIC = [
     "AzureImageGenerationTool",
     "BadRequestError",
     "BillingError",
+    "BudgetExceededError",
     "CoercionResult",
     "ConfigurationError",
     "ContentPolicyError",
