@@ -3,8 +3,15 @@ IMAGE... --prompt PROMPT`` and ``langchain-imagegen models``.
 
 Errors are one clear line on stderr, never a traceback, with exit codes a script can rely
 on (see :data:`EXIT_CODES`); Ctrl-C stops at once and exits 130. ``--dry-run`` shows the
-coerced requests and the adjustments without a key or the network (an edit's dry run reads
-its local files and handles, and describes each file it would upload, never its bytes).
+coerced requests, the adjustments and the estimated cost without a key or the network (an
+edit's dry run reads its local files and handles, and describes each file it would upload,
+never its bytes).
+
+Money and limits (docs/cost.md) are the tool's fields: ``--max-cost`` is
+``max_cost_per_call``, ``--cache FILE`` a ``SqliteImageCache`` (``--regenerate`` bypasses
+it), ``--images-per-minute`` and ``--requests-per-second`` its rate limiters. There is no
+``--budget``: a budget is shared by many calls, and one run of the command is one call, for
+which ``--max-cost`` is the same limit.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import re
 import sys
@@ -21,12 +29,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from langchain_core.rate_limiters import InMemoryRateLimiter
 from pydantic import SecretStr, ValidationError
 
 from langchain_imagegen import errors
+from langchain_imagegen.cache import SqliteImageCache
 from langchain_imagegen.coercion import Adjustment, CoercionResult, EditPlan
 from langchain_imagegen.handles import ImageResolver, InputImage
 from langchain_imagegen.model_table import capability_table_markdown
+from langchain_imagegen.pricing import CostEstimate, default_price_table, estimate_cost, format_usd
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.storage import is_url
@@ -182,9 +193,53 @@ def _add_call_options(command: argparse.ArgumentParser, param_examples: str) -> 
         "on stderr as they arrive (GPT image models; others report it as not applied)",
     )
     command.add_argument("--download", action="store_true", help="save URL images to disk")
+    _add_money_options(command)
     command.add_argument("--json", action="store_true", help="print the full result as JSON")
     command.add_argument(
-        "--dry-run", action="store_true", help="print the requests and adjustments, send nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the requests, adjustments and estimated cost, send nothing",
+    )
+
+
+def _add_money_options(command: argparse.ArgumentParser) -> None:
+    """Cost, cache and rate limits (docs/cost.md)."""
+    command.add_argument(
+        "--max-cost",
+        type=_usd,
+        metavar="USD",
+        help="refuse, before sending anything, a call estimated to cost more (exit 4); a dry "
+        "run says whether the estimate fits. Needs a published price for the model",
+    )
+    command.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="answer a request identical to an earlier one from this SQLite file (the images "
+        "it saved, no request, no cost); created if missing",
+    )
+    command.add_argument(
+        "--cache-ttl",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="use a cached answer only this long after it was stored (default: while its "
+        "images are there)",
+    )
+    command.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="with --cache: send the request even if the cache holds it, and keep the new answer",
+    )
+    command.add_argument(
+        "--images-per-minute",
+        type=_positive_float,
+        metavar="N",
+        help="send at most N images a minute (the first N at once), waiting as needed",
+    )
+    command.add_argument(
+        "--requests-per-second",
+        type=_positive_float,
+        metavar="R",
+        help="send at most R requests a second (parallel requests of one call included)",
     )
 
 
@@ -195,6 +250,27 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _usd(text: str) -> float:
+    try:
+        value = float(text.strip().removeprefix("$"))
+    except ValueError:
+        msg = f"expected an amount in USD such as 0.50, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be 0 or more (USD), got {text!r}")
     return value
 
 
@@ -359,7 +435,43 @@ def _tool_config(args: argparse.Namespace) -> dict[str, Any]:
         config["link_expires_in"] = args.link_expires_in
     if args.public_base_url:
         config["public_base_url"] = args.public_base_url
+    return {**config, **_money_config(args)}
+
+
+def _money_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The tool fields of the cost, cache and rate-limit options. A dry run gets the cap (it
+    says whether the estimate fits) but no cache file and no limiter: it sends nothing."""
+    for option, given in (("--regenerate", args.regenerate), ("--cache-ttl", args.cache_ttl)):
+        if given and not args.cache:
+            msg = f"{option} is about the cache: give --cache FILE with it, or drop it"
+            raise errors.InvalidArgumentError(msg)
+    if args.max_cost is not None and default_price_table().get(args.model) is None:
+        raise errors.InvalidArgumentError(_unpriced(args.model, "--max-cost cannot check it"))
+    config: dict[str, Any] = {"max_cost_per_call": args.max_cost}
+    if args.dry_run:
+        return config
+    if args.cache:
+        try:
+            config["cache"] = SqliteImageCache(args.cache)
+        except errors.ConfigurationError as error:  # a path the user gave: exit 2, not 3
+            raise errors.InvalidArgumentError(f"--cache: {error}") from None
+        config["cache_ttl"] = args.cache_ttl
+    if args.images_per_minute is not None:
+        config["images_per_minute"] = args.images_per_minute
+    if args.requests_per_second is not None:
+        # One request's worth at a time: the limit holds from the first request on.
+        config["rate_limiter"] = InMemoryRateLimiter(
+            requests_per_second=args.requests_per_second,
+            check_every_n_seconds=min(0.1, 1 / args.requests_per_second),
+        )
     return config
+
+
+def _unpriced(model: str, consequence: str) -> str:
+    return (
+        f"there is no published price for {model}, so {consequence} (a gateway's model is "
+        "priced by its provider; docs/cost.md#prices lists the models with a price)"
+    )
 
 
 _Tool = TypeVar("_Tool", bound="BaseImageGenerationTool")
@@ -410,6 +522,7 @@ def _generate(
     tool, caught = _built(ImageGenerationTool, _tool_config(args), args.output_dir)
     proposal = {"prompt": args.prompt}
     plan = tool.coerce(proposal)
+    estimate = _estimate(tool, plan, args)
     if args.dry_run:
         notes = _lifecycle_notes(args.model)
         report = {
@@ -417,6 +530,7 @@ def _generate(
             "requests": list(plan.requests),
             "adjustments": [dataclasses.asdict(a) for a in plan.adjustments],
             "notes": notes,
+            **_estimate_report(estimate, args),
         }
         if args.json:
             out.write(json.dumps(report, indent=2, default=str) + "\n")
@@ -424,11 +538,14 @@ def _generate(
             out.write(f"{len(plan.requests)} request(s) to {plan.profile.name}:\n")
             out.writelines(f"  {json.dumps(body)}\n" for body in plan.requests)
             _print_adjustments(plan.adjustments, notes, out)
+            _print_estimate(estimate, plan.profile.name, args, out)
         return 0
     _ready_to_send(tool, caught, err)
     progress = _Progress(err, plan, scrub)
     try:
-        result: ImageGenerationResult = tool.generate(proposal, on_event=progress)
+        result: ImageGenerationResult = tool.generate(
+            proposal, on_event=progress, regenerate=args.regenerate
+        )
     finally:
         progress.finish()
         tool.close()
@@ -441,6 +558,74 @@ def _print_adjustments(
     out.write("adjustments:\n" if adjustments else "no adjustments\n")
     out.writelines(f"  - {a.describe()}\n" for a in adjustments)
     out.writelines(f"note: {note}\n" for note in notes)
+
+
+# --- cost ------------------------------------------------------------------------------------
+
+
+def _estimate(
+    tool: BaseImageGenerationTool,
+    plan: CoercionResult | EditPlan,
+    args: argparse.Namespace,
+    input_images: int = 0,
+) -> CostEstimate | None:
+    """The plan's estimated cost, priced as the tool prices it (``None``: no price). With
+    ``--max-cost`` an estimate is needed: none is a bad argument, before anything is sent."""
+    estimate = estimate_cost(
+        plan.profile.name, plan.requests, tool.prices, input_images=input_images
+    )
+    if estimate is None and args.max_cost is not None:
+        raise errors.InvalidArgumentError(
+            f"no published price for {plan.profile.name} covers these requests (their quality "
+            "or size), so --max-cost cannot check them; ask for a listed quality and size "
+            "(docs/cost.md#prices) or drop --max-cost"
+        )
+    return estimate
+
+
+def _estimate_report(estimate: CostEstimate | None, args: argparse.Namespace) -> dict[str, Any]:
+    """A dry run's ``estimate`` (``null``: no price) and ``max_cost`` (``null``: no cap)."""
+    priced = None
+    if estimate is not None:
+        priced = {  # to the micro-dollar: no float noise (0.10890000000000001)
+            "usd": round(estimate.usd, 6),
+            "per_request": [round(usd, 6) for usd in estimate.per_request],
+            "assumption": estimate.assumption,
+        }
+    cap = None
+    if args.max_cost is not None and estimate is not None:
+        cap = {"usd": args.max_cost, "fits": not estimate.usd > args.max_cost}
+    return {"estimate": priced, "max_cost": cap}
+
+
+def _print_estimate(
+    estimate: CostEstimate | None, model: str, args: argparse.Namespace, out: TextIO
+) -> None:
+    """``estimated cost: about $0.48 (4 requests, about $0.12 each)``, the assumption, and
+    whether it fits ``--max-cost``; or why there is no estimate."""
+    if estimate is None:
+        why = f"no published price for {model}"
+        if default_price_table().get(model) is not None:
+            why += " covers this quality or size"
+        out.write(f"no estimate: {why}\n")
+        return
+    each = estimate.per_request
+    line = f"estimated cost: about {format_usd(estimate.usd)}"
+    if len(each) > 1 and len(set(each)) == 1:
+        line += f" ({len(each)} requests, about {format_usd(each[0])} each)"
+    elif len(each) > 1:
+        line += f" (per request: {', '.join(format_usd(usd) for usd in each)})"
+    out.write(f"{line}\n  assumption: {estimate.assumption}\n")
+    if args.max_cost is None:
+        return
+    cap = format_usd(args.max_cost)
+    if estimate.usd > args.max_cost:
+        out.write(
+            f"  over --max-cost {cap}: sent, the call would be refused before its first "
+            "request (exit 4)\n"
+        )
+    else:
+        out.write(f"  within --max-cost {cap}\n")
 
 
 # --- edit ------------------------------------------------------------------------------------
@@ -495,10 +680,11 @@ def _edit(
     plan = tool.coerce_edit(proposal)
     if args.dry_run:
         return _edit_dry_run(tool, plan, args, out)
+    _estimate(tool, plan, args, input_images=len(plan.images))  # --max-cost can check it
     _ready_to_send(tool, caught, err)
     progress = _Progress(err, plan, scrub)
     try:
-        result = tool.edit(proposal, on_event=progress)
+        result = tool.edit(proposal, on_event=progress, regenerate=args.regenerate)
     finally:
         progress.finish()
         tool.close()
@@ -544,12 +730,14 @@ def _edit_dry_run(
             _described(label, field, InputImage.from_bytes(data, ref), ref)
             for label, ref, (field, (_, data, _)) in zip(labels, refs, edit.files, strict=True)
         ]
+    estimate = _estimate(tool, plan, args, input_images=len(plan.images))
     report = {
         "model": plan.profile.name,
         "requests": list(plan.requests),
         "files": files,
         "adjustments": [dataclasses.asdict(a) for a in plan.adjustments],
         "notes": notes,
+        **_estimate_report(estimate, args),
     }
     if args.json:
         out.write(json.dumps(report, indent=2, default=str) + "\n")
@@ -562,6 +750,7 @@ def _edit_dry_run(
     out.write("files, in each request:\n")
     out.writelines(f"  {_file_line(file)}\n" for file in files)
     _print_adjustments(plan.adjustments, notes, out)
+    _print_estimate(estimate, plan.profile.name, args, out)
     return 0
 
 

@@ -121,6 +121,9 @@ def test_readme_dry_run(monkeypatch: pytest.MonkeyPatch) -> None:
         "requested in 4 parallel requests)",
         "note: dall-e-3 was shut down by OpenAI on 2026-05-12; use gpt-image-2 "
         "(gateways may still serve it)",
+        "estimated cost: about $0.48 (4 requests, about $0.12 each)",
+        "  assumption: dall-e-3 hd 1792x1024: $0.12 per image; prices from secondary sources, "
+        "read on 2026-11-30",
     ]
 
 
@@ -144,7 +147,7 @@ def test_dry_run_json(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dry_run_valid_request_has_no_adjustments() -> None:
     code, out = run(["generate", "a fox", "--size", "1536x1024", "--style", "vivid", "--dry-run"])
     assert code == 0
-    assert out.splitlines()[-1] == (
+    assert out.splitlines()[-3] == (
         "  - style: 'vivid' → not sent (gpt-image-2 has no style parameter; describe the "
         "style in the prompt instead)"
     )
@@ -153,6 +156,11 @@ def test_dry_run_valid_request_has_no_adjustments() -> None:
         "1 request(s) to gpt-image-2:",
         '  {"model": "gpt-image-2", "prompt": "a fox", "size": "1536x1024"}',
         "no adjustments",
+        "estimated cost: about $0.16",  # 5488 x $30/1M + 2 x $5/1M = $0.16465
+        "  assumption: gpt-image-2 high 1536x1024 (quality not set (the model's default is "
+        "auto): at most, as high): 5488 output tokens per image at $30/1M, plus the prompt's "
+        "text tokens at $5/1M (estimated as 1 token per 4 characters, once per image); prices "
+        "from secondary sources, read on 2026-11-30",
     ]
 
 

@@ -284,6 +284,8 @@ def test_dry_run_text_describes_each_file_never_its_bytes(
         f"  image: {digest[:16]}.png, image/png, {photo.stat().st_size:,} bytes, "
         f"sha256 {digest[:16]}..., from {photo}",
         "no adjustments",
+        "estimated cost: about $0.21",
+        *out.splitlines()[-1:],  # the assumption (tests/unit_tests/test_cli_cost.py)
     ]
     assert not (tmp_path / "generated_images").exists()
 
