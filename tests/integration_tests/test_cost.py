@@ -604,6 +604,24 @@ async def test_budget_warn_mode_logs_and_sends(
     assert budget.remaining == pytest.approx(0.05 - 0.16)
 
 
+@pytest.mark.parametrize("mode", MODES)
+@live
+async def test_a_failed_call_releases_its_reservation(
+    mode: str, target: Target, live_tool: Any
+) -> None:
+    budget = InMemoryBudget(1.00)
+    tool = live_tool("gpt-image-1", budget=budget)
+    target.push_fault(Fault.server_error())
+
+    error = failed(await call(mode, tool, {"prompt": "abcd", "quality": "low"}))
+
+    assert "HTTP 500" in error
+    assert len(target.requests()) == 1
+    assert budget.spent == 0
+    assert budget.reserved == 0
+    assert budget.remaining == 1.00
+
+
 @live
 def test_a_budget_settles_with_the_usage_cost_not_the_estimate(
     target: Target, live_tool: Any
