@@ -160,8 +160,9 @@ def test_dry_run_shows_the_stream_fields(monkeypatch: pytest.MonkeyPatch) -> Non
         "adjustments:",
         "  - n: 2 → 1 (a streamed request makes 1 image (stream events carry no image index), "
         "so the 2 images are requested in 2 parallel requests)",
-        "estimated cost: about $0.43 (2 requests, about $0.22 each)",  # previews included
-        *out.splitlines()[-1:],  # the assumption (tests/unit_tests/test_cli_cost.py)
+        # previews included; the assumption line is tested in test_cli_cost.py
+        "estimated cost: about $0.43 (2 requests, about $0.22 each)",
+        *out.splitlines()[-1:],
     ]
 
 
