@@ -21,6 +21,7 @@ attribute check.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -89,7 +90,7 @@ class Accounting:
         if reservation is not None:
             self.budget.settle(reservation, result.cost_usd)  # type: ignore[union-attr]
         result = _with_estimate(result, estimate)
-        if key is not None:
+        if key is not None and _complete(result):
             self._store(key, result)
         return result
 
@@ -122,7 +123,9 @@ class Accounting:
         """Async :meth:`run`."""
         key = self._key(plan, edit, endpoint)
         if key is not None and not regenerate:
-            cached = self._hit(key, await self._alookup(key))
+            stored = await self._alookup(key)
+            # Checking the images lists the store, and re-signing may call it: off the loop.
+            cached = await asyncio.to_thread(self._hit, key, stored) if stored else None
             if cached is not None:
                 return cached
         estimate, needed = self._estimate_for_budget(plan, edit)
@@ -138,7 +141,7 @@ class Accounting:
         if reservation is not None:
             await self.budget.asettle(reservation, result.cost_usd)  # type: ignore[union-attr]
         result = _with_estimate(result, estimate)
-        if key is not None:
+        if key is not None and _complete(result):
             await self._astore(key, result)
         return result
 
@@ -224,6 +227,12 @@ class Accounting:
             return True
         present = set(self.store.names())
         return all(self.store.name_of(str(ref)) in present for ref in stored)
+
+
+def _complete(result: ImageGenerationResult) -> bool:
+    """Whether a result may be cached: every request answered with every image (a partly
+    failed call is asked again next time, not answered with its gaps)."""
+    return not result.errors and not result.shortfall
 
 
 def _what(plan: Plan) -> str:

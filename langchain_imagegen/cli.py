@@ -538,7 +538,7 @@ def _generate(
             out.write(f"{len(plan.requests)} request(s) to {plan.profile.name}:\n")
             out.writelines(f"  {json.dumps(body)}\n" for body in plan.requests)
             _print_adjustments(plan.adjustments, notes, out)
-            _print_estimate(estimate, plan.profile.name, args, out)
+            _print_estimate(estimate, args, out)
         return 0
     _ready_to_send(tool, caught, err)
     progress = _Progress(err, plan, scrub)
@@ -563,29 +563,42 @@ def _print_adjustments(
 # --- cost ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Estimate:
+    """A plan's estimated cost, or why there is none."""
+
+    cost: CostEstimate | None
+    why_none: str = ""
+
+
 def _estimate(
     tool: BaseImageGenerationTool,
     plan: CoercionResult | EditPlan,
     args: argparse.Namespace,
     input_images: int = 0,
-) -> CostEstimate | None:
-    """The plan's estimated cost, priced as the tool prices it (``None``: no price). With
-    ``--max-cost`` an estimate is needed: none is a bad argument, before anything is sent."""
-    estimate = estimate_cost(
-        plan.profile.name, plan.requests, tool.prices, input_images=input_images
-    )
-    if estimate is None and args.max_cost is not None:
+) -> _Estimate:
+    """The plan's estimated cost, priced as the tool prices it. With ``--max-cost`` an
+    estimate is needed: none is a bad argument, before anything is sent."""
+    model = plan.profile.name
+    try:
+        cost = estimate_cost(model, plan.requests, tool.prices, input_images=input_images)
+    except ValueError:  # a count sent as given (--extra n=...) that cannot be priced
+        cost, why = None, "an n or partial_images sent as given (--extra) is not a count"
+    else:
+        why = f"no published price for {model}"
+        if cost is None and default_price_table().get(model) is not None:
+            why += " covers this quality or size"
+    if cost is None and args.max_cost is not None:
         raise errors.InvalidArgumentError(
-            f"no published price for {plan.profile.name} covers these requests (their quality "
-            "or size), so --max-cost cannot check them; ask for a listed quality and size "
-            "(docs/cost.md#prices) or drop --max-cost"
+            f"--max-cost cannot check these requests ({why}); drop --max-cost, or see "
+            "docs/cost.md#prices for what has a price"
         )
-    return estimate
+    return _Estimate(cost, "" if cost is not None else why)
 
 
-def _estimate_report(estimate: CostEstimate | None, args: argparse.Namespace) -> dict[str, Any]:
+def _estimate_report(planned: _Estimate, args: argparse.Namespace) -> dict[str, Any]:
     """A dry run's ``estimate`` (``null``: no price) and ``max_cost`` (``null``: no cap)."""
-    priced = None
+    estimate, priced = planned.cost, None
     if estimate is not None:
         priced = {  # to the micro-dollar: no float noise (0.10890000000000001)
             "usd": round(estimate.usd, 6),
@@ -598,16 +611,12 @@ def _estimate_report(estimate: CostEstimate | None, args: argparse.Namespace) ->
     return {"estimate": priced, "max_cost": cap}
 
 
-def _print_estimate(
-    estimate: CostEstimate | None, model: str, args: argparse.Namespace, out: TextIO
-) -> None:
+def _print_estimate(planned: _Estimate, args: argparse.Namespace, out: TextIO) -> None:
     """``estimated cost: about $0.48 (4 requests, about $0.12 each)``, the assumption, and
     whether it fits ``--max-cost``; or why there is no estimate."""
+    estimate = planned.cost
     if estimate is None:
-        why = f"no published price for {model}"
-        if default_price_table().get(model) is not None:
-            why += " covers this quality or size"
-        out.write(f"no estimate: {why}\n")
+        out.write(f"no estimate: {planned.why_none}\n")
         return
     each = estimate.per_request
     line = f"estimated cost: about {format_usd(estimate.usd)}"
@@ -750,7 +759,7 @@ def _edit_dry_run(
     out.write("files, in each request:\n")
     out.writelines(f"  {_file_line(file)}\n" for file in files)
     _print_adjustments(plan.adjustments, notes, out)
-    _print_estimate(estimate, plan.profile.name, args, out)
+    _print_estimate(estimate, args, out)
     return 0
 
 

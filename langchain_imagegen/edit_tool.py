@@ -32,6 +32,7 @@ from langchain_imagegen.errors import ConfigurationError
 from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink
 from langchain_imagegen.handles import ImageResolver, InputImage
 from langchain_imagegen.limits import ImagesPerMinute
+from langchain_imagegen.pricing import CostEstimate, estimate_cost
 from langchain_imagegen.registry import ImageModelProfile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.schema import build_edit_args_schema
@@ -128,6 +129,17 @@ class BaseImageEditTool(BaseImageGenerationTool):
         for image in converted:
             await self.store.asave(image.data)
         return await self._acarry_out(plan, edit, on_event, regenerate)
+
+    def estimate_cost(self, args: Mapping[str, Any]) -> CostEstimate | None:
+        """What this edit would cost, estimated from the published prices, without reading
+        or sending anything (the input images' tokens are left out, as the estimate says)."""
+        accounting = self._accounting
+        assert accounting is not None
+        plan = self.coerce_edit(args)
+        inputs = len(plan.images)
+        return estimate_cost(
+            plan.profile.name, plan.requests, accounting.prices, input_images=inputs
+        )
 
     def _call(self, args: Mapping[str, Any], on_event: EventSink | None) -> ImageGenerationResult:
         return self.edit(args, on_event=on_event)

@@ -611,9 +611,11 @@ def cost_from_usage(
         if usd is not None:
             return Cost(usd=usd, basis="usage")
     count = images if isinstance(images, int) and not isinstance(images, bool) else 0
+    profile = default_registry.get(model)
+    if not size and profile.default_size != "auto":
+        size = profile.default_size  # not sent: the API made its default (dall-e-3 1024x1024)
     if count <= 0 or not size:
         return None
-    profile = default_registry.get(model)
     chosen = quality or profile.default_quality or "standard"
     if not profile.qualities:
         chosen = "standard"

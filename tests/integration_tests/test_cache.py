@@ -364,15 +364,6 @@ async def test_a_refused_call_is_not_cached(
     assert target.http_calls() == 1  # asked again, not answered from the cache
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: accounting.Accounting.run/arun store every returned result, also one whose "
-        "fan-out lost a request (result.errors, a shortfall): the identical call then answers "
-        "from the cache with the missing image and 'Request failed: ...' for ever, instead of "
-        "asking again; docs/cost.md says failed calls are never cached"
-    ),
-)
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_partly_failed_fan_out_is_not_cached(
     mode: str, target: Target, make_tool: Any, make_cache: CacheFactory

@@ -224,15 +224,6 @@ async def test_cost_of_recorded_dall_e_answers_from_the_per_image_price(
     await _check_price_cost(mode, name, model, args, per_request, shown, replay_tool)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: pricing.cost_from_usage returns None when the request body has no size "
-        "('if count <= 0 or not size: return None'), so a dall-e-3 call that leaves the "
-        "size to the model's default 1024x1024 has no cost (cost_usd None, no Cost line), "
-        "although estimate_cost prices the same body at $0.04 from profile.default_size"
-    ),
-)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("name", "model", "args", "per_request", "shown"), DEFAULT_SIZE_COSTS)
 async def test_cost_of_recorded_dall_e_answers_without_a_size(
@@ -696,16 +687,6 @@ async def test_an_edit_costs_its_input_images_at_the_image_input_price(
     assert "Cost: about $0.01" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: BaseImageGenerationTool.estimate_cost (tool.py) coerces with the generation "
-        "rules (self.coerce) and calls Accounting.estimate(plan) without the edit, so "
-        "ImageEditTool.estimate_cost prices an edit as a generation: its assumption never "
-        "says the input images are excluded, unlike the estimate a budget makes for the "
-        "same edit (Accounting.estimate(plan, edit))"
-    ),
-)
 @live
 def test_the_edit_tools_estimate_is_the_estimate_of_the_edit(
     target: Target, live_edit: Any
