@@ -140,6 +140,26 @@ def test_dry_run_of_a_gateway_model_says_there_is_no_estimate(no_key: None) -> N
     assert report["max_cost"] is None
 
 
+def test_counts_sent_as_given_get_no_estimate(
+    no_key: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["generate", "a fox", "--extra", "n=lots", "--dry-run"]
+
+    code, out = run(argv)
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "no estimate: an n or partial_images sent as given (--extra) is not a count"
+    )
+
+    code, _ = run([*argv, "--max-cost", "1"])
+    assert code == 2
+    assert error_line(capsys) == (
+        "langchain-imagegen: --max-cost cannot check these requests (an n or partial_images "
+        "sent as given (--extra) is not a count); drop --max-cost, or see docs/cost.md#prices "
+        "for what has a price"
+    )
+
+
 def test_dry_run_says_whether_the_estimate_fits_max_cost(no_key: None) -> None:
     code, out = run([*DALL_E_3, "--max-cost", "0.50"])
     assert code == 0
@@ -424,3 +444,14 @@ def test_bad_rates_are_usage_errors(
         main(["generate", "a fox", "--dry-run", option, value])
     assert exit_info.value.code == 2
     assert option in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "edit"])
+def test_help_lists_the_options(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    options = ["--max-cost USD", "--cache FILE", "--cache-ttl SECONDS", "--regenerate",
+               "--images-per-minute N", "--requests-per-second R"]  # fmt: skip
+    assert [option for option in options if option not in text] == []
