@@ -61,7 +61,12 @@ class Accounting:
         """The plan's estimated cost (``None``: the model or one of its settings has no
         published price)."""
         inputs = len(edit.inputs) if edit is not None else 0
-        return estimate_cost(plan.profile.name, plan.requests, self.prices, input_images=inputs)
+        try:
+            return estimate_cost(
+                plan.profile.name, plan.requests, self.prices, input_images=inputs
+            )
+        except (ValueError, TypeError):  # a body extra_body made unpriceable (n="abc")
+            return None
 
     # --- sync ----------------------------------------------------------------------------
 

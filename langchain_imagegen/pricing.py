@@ -478,9 +478,9 @@ def estimate_cost(
         if assumption not in assumptions:
             assumptions.append(assumption)
     if input_images > 0 and price.tokens is not None:
-        images = "image" if input_images == 1 else "images"
+        whose = "input image's" if input_images == 1 else f"{input_images} input images'"
         assumptions.append(
-            f"excludes the {input_images} input {images}' tokens (billed as image input at "
+            f"excludes the {whose} tokens (billed as image input at "
             f"${price.tokens.image_input or 0:g}/1M; OpenAI publishes no rule to count them)"
         )
     if price.note.startswith("secondary"):

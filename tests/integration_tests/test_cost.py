@@ -698,5 +698,5 @@ def test_the_edit_tools_estimate_is_the_estimate_of_the_edit(
 
     assert estimate is not None
     assert estimate.usd == pytest.approx((272 * 40 + 1 * 5) / MILLION)
-    assert "excludes the 1 input image" in estimate.assumption
+    assert "excludes the input image's tokens" in estimate.assumption
     assert target.http_calls() == 0

@@ -202,14 +202,14 @@ def test_edit_dry_run_shows_the_estimate_without_the_input_images(
     assert lines[-1].startswith(
         "  assumption: gpt-image-1 high 1024x1024: 4160 output tokens per image at $40/1M"
     )
-    assert "excludes the 1 input image" in lines[-1]
+    assert "excludes the input image's tokens" in lines[-1]
 
     code, out = run([*argv, "--json"])
     estimate = json.loads(out)["estimate"]
     expected = 2 * (4160 * 40 / 1_000_000 + text_tokens_usd("a hat", 5.00))
     assert estimate["usd"] == pytest.approx(expected)
     assert estimate["per_request"] == [pytest.approx(expected)]
-    assert "excludes the 1 input image" in estimate["assumption"]
+    assert "excludes the input image's tokens" in estimate["assumption"]
 
 
 def test_edit_dry_run_max_cost(photo: Path, no_key: None) -> None:
