@@ -62,9 +62,7 @@ class Accounting:
         published price)."""
         inputs = len(edit.inputs) if edit is not None else 0
         try:
-            return estimate_cost(
-                plan.profile.name, plan.requests, self.prices, input_images=inputs
-            )
+            return estimate_cost(plan.profile.name, plan.requests, self.prices, input_images=inputs)
         except (ValueError, TypeError):  # a body extra_body made unpriceable (n="abc")
             return None
 
