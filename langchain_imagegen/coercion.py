@@ -23,6 +23,8 @@ from typing import Any
 from langchain_imagegen.errors import InvalidArgumentError
 from langchain_imagegen.registry import (
     DEVELOPER_FIELDS,
+    EDIT_LLM_FIELDS,
+    LLM_FIELDS,
     ImageModelProfile,
     get_profile,
     parse_wxh,
@@ -338,7 +340,8 @@ class _Coercer:
             return None  # never sent from a proposal; their handlers say why
         if target in developer:
             return f"{target} is set by the developer"
-        if target in self.route.llm_fields(self.profile):
+        # One field asked about, not the model's whole list built per call.
+        if target in self.route.llm_fields and self.route.takes(self.profile, target):
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"
@@ -824,8 +827,9 @@ _EDIT_FIELDS: dict[str, _Handler] = {
 class _Route:
     """What one Images API route takes, for one coercion mechanism to serve both."""
 
-    llm_fields: Callable[[ImageModelProfile], tuple[str, ...]]
-    """The fields the LLM may set (its args schema's)."""
+    llm_fields: tuple[str, ...]
+    """The fields the LLM may set on this route, those a model ``takes`` (its args schema's:
+    :meth:`ImageModelProfile.llm_fields`, :meth:`~ImageModelProfile.edit_llm_fields`)."""
     takes: Callable[[ImageModelProfile, str], bool]
     """Whether a model ever gets the parameter on this route."""
     handlers: Mapping[str, _Handler]
@@ -837,7 +841,7 @@ class _Route:
 
 
 _GENERATION = _Route(
-    llm_fields=ImageModelProfile.llm_fields,
+    llm_fields=LLM_FIELDS,
     takes=ImageModelProfile.takes,
     handlers=_FIELDS,
     required=("prompt",),
@@ -845,7 +849,7 @@ _GENERATION = _Route(
     absent={},
 )
 _EDITS = _Route(
-    llm_fields=ImageModelProfile.edit_llm_fields,
+    llm_fields=EDIT_LLM_FIELDS,
     takes=ImageModelProfile.takes_for_edits,
     handlers=_EDIT_FIELDS,
     required=("prompt", "images"),
