@@ -170,7 +170,11 @@ class Accounting:
             return None
         inputs = edit.digests if edit is not None else ()
         return cache_key(
-            endpoint=endpoint, model=plan.profile.name, requests=plan.requests, inputs=inputs
+            endpoint=endpoint,
+            model=plan.profile.name,
+            requests=plan.requests,
+            inputs=inputs,
+            storage=self.store.describe(),
         )
 
     def _estimate_for_budget(

@@ -50,7 +50,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CACHE_KEY_VERSION = 1
+CACHE_KEY_VERSION = 2
 """Part of every key: bumping it retires every entry written under an older key layout."""
 
 _SHA256_HEX = re.compile(r"\A[0-9a-fA-F]{64}\Z")
@@ -83,15 +83,18 @@ def cache_key(
     model: str,
     requests: Sequence[Mapping[str, Any]],
     inputs: Sequence[str] = (),
+    storage: str = "",
 ) -> str:
     """The cache key of a call: the SHA-256 (hex) of a canonical JSON text of
-    ``{"v": 1, "endpoint", "model", "requests", "inputs"}``.
+    ``{"v": 2, "endpoint", "model", "requests", "inputs", "storage"}``.
 
     ``endpoint`` is the full request URL (user info, if any, is left out: credentials change
     who pays, not what comes back); ``requests`` the exact coerced request bodies, in the
     order sent (a fan-out sends several); ``inputs`` the SHA-256s of an edit's input images,
-    then its mask, in order. Key order inside a body does not matter; everything else does.
-    Headers are not part of the key, so no secret is.
+    then its mask, in order; ``storage`` where the caller keeps the images (e.g. its store's
+    ``describe()``): a result's references point there, so a tool saving elsewhere neither
+    finds them nor takes them for gone. Key order inside a body does not matter; everything
+    else does. Headers are not part of the key, so no secret is.
 
     Raises:
         TypeError: ``requests`` is not a sequence of mappings, or ``inputs`` not a sequence
@@ -123,6 +126,7 @@ def cache_key(
         "model": str(model),
         "requests": bodies,
         "inputs": digests,
+        "storage": str(storage),
     }
     text = _canonical_json(document, "cache_key(requests=...)")
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -91,11 +91,12 @@ def key(**changes: Any) -> str:
 
 def test_key_is_the_sha256_of_the_documented_canonical_json() -> None:
     document = {
-        "v": 1,
+        "v": 2,
         "endpoint": ENDPOINT,
         "model": "gpt-image-2",
         "requests": [BODY],
         "inputs": [SHA_A],
+        "storage": "",
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     expected = hashlib.sha256(canonical.encode()).hexdigest()
@@ -131,6 +132,7 @@ def test_key_ignores_the_order_of_keys_in_a_body() -> None:
         {"inputs": [SHA_A]},
         {"inputs": [SHA_A, SHA_B]},
         {"inputs": [SHA_A, SHA_MASK]},  # a mask
+        {"storage": "s3://bucket/images"},  # where the results' images are kept
     ],
     ids="-".join,
 )
