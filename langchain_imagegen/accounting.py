@@ -131,10 +131,7 @@ class Accounting:
             cached = await asyncio.to_thread(self._hit, key, stored) if stored else None
             if cached is not None:
                 return cached
-        estimate, needed = self._estimate_for_budget(plan, edit)
-        reservation = None
-        if self.budget is not None and estimate is not None and needed:
-            reservation = await self.budget.areserve(estimate.usd, what=_what(plan))
+        estimate, reservation = await self._areserve(plan, edit)
         try:
             result = await carry_out()
         except BaseException:
@@ -200,6 +197,14 @@ class Accounting:
         if self.budget is None or estimate is None or not needed:
             return estimate, None
         return estimate, self.budget.reserve(estimate.usd, what=_what(plan))
+
+    async def _areserve(
+        self, plan: Plan, edit: Edit | None
+    ) -> tuple[CostEstimate | None, Reservation | None]:
+        estimate, needed = self._estimate_for_budget(plan, edit)
+        if self.budget is None or estimate is None or not needed:
+            return estimate, None
+        return estimate, await self.budget.areserve(estimate.usd, what=_what(plan))
 
     def _hit(self, key: str, stored: dict[str, Any] | None) -> ImageGenerationResult | None:
         """The cached result, marked and with fresh links; ``None`` (a miss, and the entry
