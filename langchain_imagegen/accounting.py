@@ -57,12 +57,13 @@ class Accounting:
         """Whether calls must be estimated before they are sent."""
         return self.budget is not None or self.max_cost_per_call is not None
 
-    def estimate(self, plan: Plan, edit: Edit | None = None) -> CostEstimate | None:
-        """The plan's estimated cost (``None``: the model or one of its settings has no
-        published price)."""
-        inputs = len(edit.inputs) if edit is not None else 0
+    def estimate(self, plan: Plan, *, input_images: int = 0) -> CostEstimate | None:
+        """The plan's estimated cost, an edit's ``input_images`` counted (``None``: the model
+        or one of its settings has no published price)."""
         try:
-            return estimate_cost(plan.profile.name, plan.requests, self.prices, input_images=inputs)
+            return estimate_cost(
+                plan.profile.name, plan.requests, self.prices, input_images=input_images
+            )
         except (ValueError, TypeError):  # a body extra_body made unpriceable (n="abc")
             return None
 
@@ -180,7 +181,7 @@ class Accounting:
         """The estimate, checked against the per-call cap; and whether a budget needs it."""
         if not self.prices_calls:
             return None, False
-        estimate = self.estimate(plan, edit)
+        estimate = self.estimate(plan, input_images=len(edit.inputs) if edit is not None else 0)
         if estimate is None:
             raise ConfigurationError(
                 f"no published price covers this request to {plan.profile.name} (its "

@@ -435,6 +435,11 @@ class ImagesClient:
     def retry(self) -> RetryPolicy:
         return self._retry
 
+    def request_url(self, *, edit: bool = False) -> str:
+        """The full URL (query included) a generation, or with ``edit`` an edit, is sent to
+        (the generations URL when there is no edits URL beside it)."""
+        return str(self._edits_url if edit and self._edits_url is not None else self._url)
+
     def clock(self) -> float:
         """Now, on the clock deadlines are measured on (the injected one)."""
         return self._clock()
@@ -772,15 +777,7 @@ class ImagesClient:
         remaining = step.deadline - self._clock()
         if remaining <= 0 or (cancellation is not None and cancellation.cancelled):
             return _DEADLINE_PASSED
-        request = client.build_request(
-            step.method,
-            step.url,
-            content=step.content,
-            data=step.form,
-            files=step.files,
-            headers=step.headers,
-            timeout=self._timeout_within(remaining),
-        )
+        request = self._request(client, step, remaining)
         fired = False
         reader: _BodyReader | None = None
         try:
@@ -820,15 +817,7 @@ class ImagesClient:
         remaining = step.deadline - self._clock()
         if remaining <= 0:
             return _DEADLINE_PASSED
-        request = client.build_request(
-            step.method,
-            step.url,
-            content=step.content,
-            data=step.form,
-            files=step.files,
-            headers=step.headers,
-            timeout=self._timeout_within(remaining),
-        )
+        request = self._request(client, step, remaining)
 
         async def exchange() -> _Received | _DeadlinePassed:
             response = await client.send(
@@ -864,6 +853,20 @@ class ImagesClient:
             return self._unless_deadline(exc, remaining)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _request(
+        self, client: httpx.Client | httpx.AsyncClient, step: _Exchange, remaining: float
+    ) -> httpx.Request:
+        """The request of ``step``, its timeouts capped to the ``remaining`` seconds."""
+        return client.build_request(
+            step.method,
+            step.url,
+            content=step.content,
+            data=step.form,
+            files=step.files,
+            headers=step.headers,
+            timeout=self._timeout_within(remaining),
+        )
 
     def _headers(self, endpoint_headers: dict[str, str]) -> dict[str, str]:
         headers = _DEFAULT_HEADERS.copy()

@@ -69,7 +69,7 @@ class CoercionResult:
     @property
     def images_requested(self) -> int:
         """Images the bodies ask for in total (a body without ``n`` asks for one)."""
-        return sum(int(body.get("n", 1)) for body in self.requests)
+        return _images_requested(self.requests)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,11 @@ class EditPlan:
     @property
     def images_requested(self) -> int:
         """Images the requests ask for in total (a request without ``n`` asks for one)."""
-        return sum(int(fields.get("n", 1)) for fields in self.requests)
+        return _images_requested(self.requests)
+
+
+def _images_requested(requests: tuple[dict[str, Any], ...]) -> int:
+    return sum(int(body.get("n", 1)) for body in requests)
 
 
 # --- Synonym tables (lower-case, spaces for - and _) ----------------------------------------

@@ -32,7 +32,7 @@ from langchain_imagegen.errors import ConfigurationError
 from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink
 from langchain_imagegen.handles import ImageResolver, InputImage
 from langchain_imagegen.limits import ImagesPerMinute
-from langchain_imagegen.pricing import CostEstimate, estimate_cost
+from langchain_imagegen.pricing import CostEstimate
 from langchain_imagegen.registry import ImageModelProfile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.schema import build_edit_args_schema
@@ -89,10 +89,7 @@ class BaseImageEditTool(BaseImageGenerationTool):
             fixed=self.image_params,
             partial_images=self.partial_images,
         )
-        if not self.extra_body:
-            return plan
-        fields = tuple({**body, **self.extra_body} for body in plan.requests)
-        return dataclasses.replace(plan, requests=fields)
+        return self._with_extra_body(plan)
 
     def edit(
         self,
@@ -136,10 +133,7 @@ class BaseImageEditTool(BaseImageGenerationTool):
         accounting = self._accounting
         assert accounting is not None
         plan = self.coerce_edit(args)
-        inputs = len(plan.images)
-        return estimate_cost(
-            plan.profile.name, plan.requests, accounting.prices, input_images=inputs
-        )
+        return accounting.estimate(plan, input_images=len(plan.images))
 
     def _call(self, args: Mapping[str, Any], on_event: EventSink | None) -> ImageGenerationResult:
         return self.edit(args, on_event=on_event)

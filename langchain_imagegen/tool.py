@@ -22,7 +22,7 @@ import dataclasses
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,7 +56,7 @@ from langchain_imagegen.accounting import Accounting
 from langchain_imagegen.budget import Budget
 from langchain_imagegen.cache import ImageCache
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
-from langchain_imagegen.coercion import CoercionResult, coerce_params
+from langchain_imagegen.coercion import CoercionResult, EditPlan, coerce_params
 from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, check_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.events import EVENT_NAME
@@ -106,6 +106,8 @@ _SHARED_ON_COPY = frozenset(
 )
 # Set while a copy or an unpickled tool is configured: it already warned as the original.
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("imagegen_quiet", default=False)
+# A generation's CoercionResult or an edit's EditPlan (both frozen dataclasses with requests).
+_PlanT = TypeVar("_PlanT", CoercionResult, EditPlan)
 
 
 def _graph_stream_writer() -> Callable[[Any], None] | None:
@@ -607,6 +609,10 @@ class BaseImageGenerationTool(BaseTool):
             fixed=self.image_params,
             partial_images=self.partial_images,
         )
+        return self._with_extra_body(plan)
+
+    def _with_extra_body(self, plan: _PlanT) -> _PlanT:
+        """``plan`` with ``extra_body`` merged into each request as given (never checked)."""
         if not self.extra_body:
             return plan
         bodies = tuple({**body, **self.extra_body} for body in plan.requests)
@@ -676,10 +682,7 @@ class BaseImageGenerationTool(BaseTool):
 
     def _endpoint_url(self, edit: Edit | None) -> str:
         """The URL a plan goes to, for its cache key."""
-        endpoint = self.client.endpoint
-        url = (endpoint.edits_url or endpoint.url) if edit is not None else endpoint.url
-        query = "&".join(f"{name}={value}" for name, value in sorted(endpoint.query.items()))
-        return f"{url}?{query}" if query else url
+        return self.client.request_url(edit=edit is not None)
 
     def _content(self, result: ImageGenerationResult) -> ToolContent:
         if self.content_images == "none":
