@@ -23,6 +23,7 @@ from langchain_imagegen.cli import EXIT_CODES, _exit_code, main
 from langchain_imagegen.model_table import capability_table_markdown
 from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import encode_image
+from tests.unit_tests.conftest import run
 
 PNG_B64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
@@ -42,12 +43,6 @@ README_COMMAND = [
     "--dry-run",
 ]
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def run(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(argv, out=out)
-    return code, out.getvalue()
 
 
 def one_line(text: str) -> str:

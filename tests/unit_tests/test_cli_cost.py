@@ -9,10 +9,8 @@ not read back from the code under test."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_imagegen import cli
 from langchain_imagegen.cli import main
 from tests.emulator import Emulator, encode_image
+from tests.unit_tests.conftest import run
 
 pytestmark = [pytest.mark.emulator, pytest.mark.enable_socket,
               pytest.mark.allow_hosts(["127.0.0.1"])]  # fmt: skip
@@ -31,29 +30,9 @@ FROM_THE_CACHE = (
 )
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def served(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    emulator.reset()
-    monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", emulator.api_key)
-    return emulator
-
-
 @pytest.fixture
 def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-
-
-def run(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(argv, out=out)
-    return code, out.getvalue()
 
 
 def error_line(capsys: pytest.CaptureFixture[str]) -> str:

@@ -8,13 +8,11 @@ edit, and the help text."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +20,13 @@ import pytest
 
 from langchain_imagegen.cli import main
 from tests.emulator import Emulator, ReceivedFile, encode_image
+from tests.unit_tests.conftest import run
 
 pytestmark = [pytest.mark.emulator, pytest.mark.enable_socket,
               pytest.mark.allow_hosts(["127.0.0.1"])]  # fmt: skip
 
 LISTED = re.compile(r"^\d+\. (img_[0-9a-f]{16}): (\S+)$", re.MULTILINE)
 PROMPT = "give the fox a red scarf"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(stream_interval_s=0.005) as emu:
-        yield emu
-
-
-@pytest.fixture
-def served(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    emulator.reset()
-    monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", emulator.api_key)
-    return emulator
-
-
-def run(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(argv, out=out)
-    return code, out.getvalue()
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:

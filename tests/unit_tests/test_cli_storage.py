@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import io
 import json
 import re
 import uuid
@@ -24,15 +23,10 @@ from langchain_imagegen.cli import main
 from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import encode_image
 from tests.s3_server import S3_LIVE, S3Bucket, S3Fault
+from tests.unit_tests.conftest import run
 
 Handler = Callable[[httpx.Request], httpx.Response]
 SECRET = "wJalrXUtnFEMI-not-a-real-key-0123456789"
-
-
-def run(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(argv, out=out)
-    return code, out.getvalue()
 
 
 def b64_images(request: httpx.Request) -> httpx.Response:

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from langchain_imagegen.cli import _Progress, main
 from langchain_imagegen.coercion import coerce_params
 from langchain_imagegen.registry import get_profile
 from tests.emulator import Emulator, Fault
+from tests.unit_tests.conftest import run
 
 pytestmark = [pytest.mark.emulator, pytest.mark.enable_socket,
               pytest.mark.allow_hosts(["127.0.0.1"])]  # fmt: skip
@@ -29,26 +29,6 @@ PREVIEW_LINE = re.compile(r"^preview (\d)/(\d) of image (\d): (/.+/preview-[0-9a
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(stream_interval_s=0.005) as emu:
-        yield emu
-
-
-@pytest.fixture
-def served(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    emulator.reset()
-    monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", emulator.api_key)
-    return emulator
-
-
-def run(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(argv, out=out)
-    return code, out.getvalue()
 
 
 def _listed(out: str) -> list[str]:
