@@ -23,22 +23,13 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import Emulator
-from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under
+from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, wait_for
 
 pytestmark = EMULATOR_MARKS
 
 HELD_S = 30.0
 """How long the emulator holds each generation: far beyond any bound asserted here."""
 PROMPT = "a lighthouse at dawn"
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    limit = time.monotonic() + seconds
-    while time.monotonic() < limit:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def _in_flight(emulator: Emulator, count: int) -> Callable[[], bool]:
@@ -76,7 +67,7 @@ def test_ctrl_c_stops_the_cli_at_once(emulator: Emulator, tmp_path: Path) -> Non
         [*command, *options], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert _wait_for(_in_flight(emulator, 3), 60), "the CLI never sent its 3 requests"
+        assert wait_for(_in_flight(emulator, 3), 60), "the CLI never sent its 3 requests"
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=HELD_S / 2)
@@ -100,7 +91,7 @@ def test_ctrl_c_interrupts_a_sync_fan_out(
     threads_before = set(threading.enumerate())
 
     def interrupt_when_in_flight() -> None:
-        if _wait_for(_in_flight(emulator, 2), 20):
+        if wait_for(_in_flight(emulator, 2), 20):
             _thread.interrupt_main()  # what a SIGINT does: KeyboardInterrupt in the main thread
 
     threading.Thread(target=interrupt_when_in_flight, daemon=True).start()
@@ -152,7 +143,7 @@ def test_ctrl_c_closes_every_stream_of_a_sync_fan_out_at_once(
 
     def interrupt_when_streaming() -> None:
         both = lambda: emulator.stats().stream_events_written >= 2  # noqa: E731
-        if _wait_for(both, 20):
+        if wait_for(both, 20):
             previews_sent.set()
             time.sleep(0.2)  # the previews are read, saved and announced
             _thread.interrupt_main()
@@ -164,7 +155,7 @@ def test_ctrl_c_closes_every_stream_of_a_sync_fan_out_at_once(
     interrupted = time.monotonic()
     assert previews_sent.is_set()
     # Both servers' handlers notice the closed streams while they stall, long before HELD_S.
-    assert _wait_for(lambda: emulator.stats().streams_abandoned == 2, 5.0), (
+    assert wait_for(lambda: emulator.stats().streams_abandoned == 2, 5.0), (
         f"{emulator.stats().streams_abandoned} of 2 streams closed "
         f"{time.monotonic() - interrupted:.2f} s after the interrupt"
     )

@@ -34,7 +34,7 @@ from langchain_imagegen.errors import (
 )
 from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import Emulator, Fault, encode_image
-from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, tool_call
+from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, tool_call, wait_for
 
 pytestmark = EMULATOR_MARKS
 
@@ -79,15 +79,6 @@ def _finals(directory: Path) -> list[Path]:
 
 def _temp_files(directory: Path) -> list[Path]:
     return [p for p in files_under(directory) if p.name.endswith(".part") or p.name.startswith(".")]
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    limit = time.monotonic() + seconds
-    while time.monotonic() < limit:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 async def _await_for(condition: Callable[[], bool], seconds: float) -> bool:
@@ -468,7 +459,7 @@ def test_stalled_stream_ends_at_the_deadline(
     assert BUDGET_S * 0.5 < took < BUDGET_S + MARGIN_S, took
     assert "time budget" in str(caught.value)
     assert _stages(events) == ["requested", "partial"]  # the preview before the stall
-    assert _wait_for(lambda: emulator.stats().streams_abandoned == 1, MARGIN_S)
+    assert wait_for(lambda: emulator.stats().streams_abandoned == 1, MARGIN_S)
     assert _finals(out_dir) == []
     assert _temp_files(out_dir) == []
 
@@ -557,7 +548,7 @@ def test_ctrl_c_stops_a_sync_stream_at_once(emulator: Emulator, tmp_path: Path) 
         text=True,
     )
     try:
-        assert _wait_for(lambda: len(_previews(out)) == 1, 60), "no preview arrived"
+        assert wait_for(lambda: len(_previews(out)) == 1, 60), "no preview arrived"
         time.sleep(0.2)  # into the stall
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
@@ -570,6 +561,6 @@ def test_ctrl_c_stops_a_sync_stream_at_once(emulator: Emulator, tmp_path: Path) 
     assert process.returncode == 130, stderr
     assert took < 3.0, f"Ctrl-C took {took:.2f} s"
     assert stdout.split() == ["requested", "partial", "interrupted"]
-    assert _wait_for(lambda: emulator.stats().streams_abandoned == 1, 5.0)
+    assert wait_for(lambda: emulator.stats().streams_abandoned == 1, 5.0)
     assert _finals(out) == []
     assert _temp_files(out) == []
