@@ -27,6 +27,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from tests.conftest import wait_for
 from tests.emulator import Emulator, Fault, StreamRecord
 
 pytestmark = [
@@ -168,15 +169,6 @@ def whats(emu: Emulator, rid: str) -> list[str]:
     return [record.what for record in records(emu, rid)]
 
 
-def wait_until(condition: Any, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return bool(condition())
-
-
 def b64_image(event: Mapping[str, Any]) -> bytes:
     return base64.b64decode(event["b64_json"], validate=True)
 
@@ -223,6 +215,9 @@ def test_events_leave_one_by_one_spaced_by_the_interval(
     # The client held the first preview before the server even began writing the final image.
     assert read.events[0].arrived < log[3].at
     assert read.events[1].arrived < log[3].at
+    # The emulator counts the stream finished once its terminating chunk is written, which
+    # the client can have read first.
+    assert wait_for(lambda: emu.stats().streams_finished == 1)
     stats = emu.stats()
     assert (stats.streams_started, stats.streams_finished, stats.streams_abandoned) == (1, 1, 0)
     assert stats.stream_events_written == 3
@@ -455,7 +450,7 @@ def test_a_stall_does_not_outlive_stop(emu: Emulator) -> None:
     assert not thread.is_alive()
     assert len(outcome) == 1
     assert outcome[0] is not None  # the body never completed
-    assert wait_until(lambda: [r.what for r in emu.stream_log][-1] == "stopped")
+    assert wait_for(lambda: [r.what for r in emu.stream_log][-1] == "stopped")
     assert emu.stats().streams_abandoned == 0  # stopping is not the client leaving
 
 
@@ -497,7 +492,7 @@ def test_a_client_closing_early_is_counted_at_once(emu: Emulator, client: httpx.
             if reader.events:
                 break
         closed = time.monotonic()
-    assert wait_until(lambda: emu.stats().streams_abandoned == 1)
+    assert wait_for(lambda: emu.stats().streams_abandoned == 1)
     abandoned = records(emu, rid)[-1]
     assert abandoned.what == "abandoned"
     assert abandoned.at - closed < 1.0  # noticed while waiting, not at the next write
@@ -511,7 +506,7 @@ def test_a_client_read_timeout_during_a_stall_abandons_the_stream(emu: Emulator)
         read = read_stream(http, _body("x [[fault:stream_stall:30]]", partial_images=1))
     assert isinstance(read.error, httpx.ReadTimeout)
     assert read.types == [PARTIAL]
-    assert wait_until(lambda: emu.stats().streams_abandoned == 1)
+    assert wait_for(lambda: emu.stats().streams_abandoned == 1)
     assert whats(emu, read.request_id)[-1] == "abandoned"
 
 

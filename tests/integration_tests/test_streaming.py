@@ -26,6 +26,7 @@ from langchain_core.messages import ToolCall, ToolMessage
 
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.tool import EVENT_NAME, ImageGenerationTool
+from tests.conftest import wait_for
 from tests.emulator import Fault, encode_image
 from tests.integration_tests.conftest import LIVE, Target
 from tests.integration_tests.test_tool import succeeded
@@ -143,7 +144,8 @@ def check_streamed(
         assert body["stream"] is True
         assert body["partial_images"] == partial_images
         assert body.get("n", 1) == 1
-    assert target.emulator.stats().streams_finished == images
+    # Counted once each terminating chunk is written, which the client can have read first.
+    assert wait_for(lambda: target.emulator.stats().streams_finished == images)
 
     # The final images, and only they, are the result.
     assert len(result.images) == images

@@ -8,7 +8,6 @@ error the caller and the LLM get, and what is left on disk.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,13 +73,3 @@ def make_tool(emulator: Emulator, out_dir: Path) -> Iterator[MakeTool]:
     yield make
     for tool in made:
         tool.close()
-
-
-def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    """Whether ``condition()`` became true within ``seconds`` (polled every 20 ms)."""
-    limit = time.monotonic() + seconds
-    while time.monotonic() < limit:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.emulator import Emulator
-from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, wait_for
+from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under
 
 pytestmark = EMULATOR_MARKS
 

@@ -33,8 +33,9 @@ from langchain_imagegen.errors import (
     InternalServerError,
 )
 from langchain_imagegen.result import ImageGenerationResult
+from tests.conftest import wait_for
 from tests.emulator import Emulator, Fault, encode_image
-from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, tool_call, wait_for
+from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, tool_call
 
 pytestmark = EMULATOR_MARKS
 
