@@ -17,6 +17,7 @@ which ``--max-cost`` is the same limit.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import math
@@ -121,7 +122,53 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_options(edit)
     _add_call_options(edit, "input_fidelity=high, background=transparent, output_format=webp")
     commands.add_parser("models", help="print the per-model capability table")
+    _add_mcp_command(commands)
     return parser
+
+
+def _add_mcp_command(commands: Any) -> None:
+    """``mcp``: the tools as an MCP server (docs/mcp.md), configured as ``generate`` is."""
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve the generation and edit tools to MCP clients (stdio, or --http)",
+        description="Serve generate_image (and edit_image, for models that edit) over the Model "
+        "Context Protocol: stdio by default, streamable HTTP with --http. Configured like "
+        "generate: the options below and OPENAI_API_KEY, OPENAI_BASE_URL. Needs the [mcp] "
+        "extra: pip install 'langchain-imagegen[mcp]'.",
+    )
+    _add_model_options(mcp)
+    mcp.add_argument("--style", help="vivid or natural (dall-e-3)")
+    _add_call_options(mcp, "moderation=low, output_format=webp", one_call=False)
+    mcp.set_defaults(json=False, dry_run=False)
+    mcp.add_argument(
+        "--http",
+        type=_host_port,
+        metavar="HOST:PORT",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults "
+        "to 127.0.0.1; PORT 0 picks a free one, printed on stderr)",
+    )
+    mcp.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --http bind to an address other machines reach; the server has no "
+        "authentication: put an authenticating proxy in front (docs/mcp.md)",
+    )
+    mcp.add_argument(
+        "--preview-bytes",
+        type=_non_negative_int,
+        default=262_144,
+        metavar="N",
+        help="most base64 characters of image previews in one result (%(default)s; 0: "
+        "links only). Previews are downscaled with Pillow when it is installed",
+    )
+    mcp.add_argument(
+        "--allow-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory whose images edit_image may read by path (repeatable; default: "
+        "only handles, the output dir and links)",
+    )
 
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
@@ -132,8 +179,11 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--quality", help="e.g. low, medium, high, hd, standard")
 
 
-def _add_call_options(command: argparse.ArgumentParser, param_examples: str) -> None:
-    """The options ``generate`` and ``edit`` share after the request fields."""
+def _add_call_options(
+    command: argparse.ArgumentParser, param_examples: str, *, one_call: bool = True
+) -> None:
+    """The options ``generate``, ``edit`` (``one_call``: with ``--json`` and ``--dry-run``)
+    and ``mcp`` share after the request fields."""
     command.add_argument(
         "--param",
         type=_param,
@@ -194,6 +244,8 @@ def _add_call_options(command: argparse.ArgumentParser, param_examples: str) -> 
     )
     command.add_argument("--download", action="store_true", help="save URL images to disk")
     _add_money_options(command)
+    if not one_call:
+        return
     command.add_argument("--json", action="store_true", help="print the full result as JSON")
     command.add_argument(
         "--dry-run",
@@ -261,6 +313,24 @@ def _positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` for 127.0.0.1)."""
+    host, colon, port = text.strip().rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:8000, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _usd(text: str) -> float:
@@ -495,14 +565,16 @@ def _built(
 
 
 def _ready_to_send(
-    tool: ImageGenerationTool, caught: list[warnings.WarningMessage], err: TextIO
+    tool: ImageGenerationTool,
+    caught: list[warnings.WarningMessage],
+    err: TextIO,
+    hint: str = " (--dry-run shows the requests without one)",
 ) -> None:
     """Print the construction's warnings; refuse to send without a key."""
     err.writelines(f"langchain-imagegen: warning: {warning.message}\n" for warning in caught)
     key = tool.api_key  # from the environment here: a SecretStr, never a callable
     if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
-        msg = "no API key: set OPENAI_API_KEY (--dry-run shows the requests without one)"
-        raise errors.ConfigurationError(msg)
+        raise errors.ConfigurationError(f"no API key: set OPENAI_API_KEY{hint}")
 
 
 def _lifecycle_notes(model: str) -> list[str]:
@@ -804,6 +876,70 @@ def _file_line(file: dict[str, Any]) -> str:
     )
 
 
+# --- mcp -------------------------------------------------------------------------------------
+
+
+def _mcp(
+    args: argparse.Namespace, out: TextIO, err: TextIO, scrub: Callable[[str], str] = str
+) -> int:
+    """Serve the tools over MCP until the client leaves (stdio) or Ctrl-C (--http)."""
+    try:  # the SDK is an extra: imported only here
+        from langchain_imagegen import mcp_server
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("mcp", "mcp_types", "uvicorn"):
+            raise
+        msg = "the mcp command needs the MCP SDK: pip install 'langchain-imagegen[mcp]'"
+        raise errors.InvalidArgumentError(msg) from None
+    if args.http is not None and not mcp_server.is_loopback(args.http[0]):
+        if not args.allow_remote:
+            raise errors.InvalidArgumentError(
+                f"--http {args.http[0]}:{args.http[1]} would let other machines use this "
+                "server, which has no authentication (anyone who reaches it spends your API "
+                "key): bind to 127.0.0.1, or put an authenticating proxy in front and add "
+                "--allow-remote (docs/mcp.md)"
+            )
+        err.write(
+            "langchain-imagegen: warning: serving beyond this machine with no authentication "
+            "of its own; only an authenticating proxy in front should reach it\n"
+        )
+    if args.regenerate:
+        msg = "--regenerate is for one call; a server answers from --cache as it is: drop it"
+        raise errors.InvalidArgumentError(msg)
+    from langchain_imagegen.edit_tool import ImageEditTool
+    from langchain_imagegen.limits import ImagesPerMinute
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    config = _tool_config(args)
+    if args.images_per_minute is not None:  # both tools spend one allowance, as image_tools'
+        config["image_rate_limiter"] = ImagesPerMinute(args.images_per_minute)
+    generate, caught = _built(ImageGenerationTool, config, args.output_dir)
+    tools: list[BaseImageGenerationTool] = [generate]
+    if generate.profile.edits is not None:
+        dirs = [os.path.abspath(os.path.expanduser(d)) for d in args.allow_dir]
+        edit, _ = _built(ImageEditTool, {**config, "allowed_dirs": dirs}, args.output_dir)
+        tools.append(edit)
+    _ready_to_send(generate, caught, err, hint="")
+    server = mcp_server.ImageToolServer(tools, preview_bytes=args.preview_bytes)
+    names = ", ".join(server.tools)
+
+    def announce(where: str) -> None:
+        err.write(f"langchain-imagegen: serving {names} ({args.model}) {where}\n")
+        err.flush()
+
+    async def serve() -> None:
+        try:
+            if args.http is None:
+                announce("over stdio")
+                await server.serve_stdio()
+            else:
+                await server.serve_http(*args.http, announce=lambda url: announce(f"at {url}"))
+        finally:
+            await server.aclose()
+
+    asyncio.run(serve())
+    return 0
+
+
 def _result_code(result: ImageGenerationResult) -> int:
     """7 when images are missing; 5 when every image came back but some could not be
     downloaded (listed at their URL); else 0."""
@@ -829,7 +965,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "models":
             out.write(capability_table_markdown() + "\n")
             return 0
-        run = _edit if args.command == "edit" else _generate
+        run = {"edit": _edit, "mcp": _mcp}.get(args.command, _generate)
         return run(args, out, sys.stderr, lambda text: scrub(text, secrets))
     except errors.ImageGenError as error:
         return fail(str(error), _exit_code(type(error)))
