@@ -151,6 +151,15 @@ else:
             validate_request,
         )
 
+# ---- provider mode (tests/provider_emulator.py): other providers' formats -------------------
+if TYPE_CHECKING:
+    from tests.provider_emulator import PROVIDERS, ProviderContext, has_provider_marker
+else:
+    try:
+        from tests.provider_emulator import PROVIDERS, ProviderContext, has_provider_marker
+    except ModuleNotFoundError:  # ``python tests/emulator.py`` with a bare interpreter
+        from provider_emulator import PROVIDERS, ProviderContext, has_provider_marker
+
 __all__ = [
     "DEFAULT_API_KEY",
     "FAULT_MARKERS",
@@ -1676,7 +1685,13 @@ class Emulator:
         url_ttl_s: float = 3600.0,
         shut_down_models: Iterable[str] = (),
         stream_interval_s: float = 0.0,
+        provider: str | None = None,
     ) -> None:
+        # Provider mode: generation requests are answered as tests/provider_emulator.py's
+        # PROVIDERS[provider] would (its routes, auth, validation, bodies); None = OpenAI/Azure.
+        if provider is not None and provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+        self.provider = provider
         self.api_key = api_key
         self.deployments: dict[str, str] = dict(deployments or {})
         self.latency_s = latency_s
@@ -1944,12 +1959,52 @@ class Emulator:
         split = urlsplit(target)
         if method == "GET" and split.path.startswith("/files/"):
             return self._serve_file(split.path[len("/files/") :], rid)
+        if method == "GET" and split.path.startswith("/generated-images/"):  # LocalAI's URLs
+            return self._serve_file(split.path[len("/generated-images/") :], rid)
+        if self.provider is not None and method == "POST":
+            return self._provider_generation(split, headers, raw, rid)
         route = _match_route(split.path)
         if route is None or method != "POST":
             return _json_reply(404, _openai_error(f"Invalid URL ({method} {split.path})"))
         if route.operation == "edits":
             return self._edit(route, split, headers, raw, rid)
         return self._generation(route, split, headers, raw, rid)
+
+    def _provider_generation(
+        self, target: SplitResult, headers: Mapping[str, str], raw: bytes, rid: str
+    ) -> _Reply:
+        """Provider mode: record, apply queued faults and the emulator's own markers (transport,
+        latency), then let tests/provider_emulator.py answer as the provider would."""
+        behaviour = PROVIDERS[cast(str, self.provider)]
+        if not behaviour.serves(target.path):
+            return _json_reply(404, _openai_error(f"Invalid URL (POST {target.path})"))
+        with self._lock:
+            self._counters.generation_requests += 1
+        body = _parse_object(raw)
+        self._record(target.path, headers, raw, body, None)
+        fault = None if has_provider_marker(body) else self._take_fault(body)
+        if fault is not None:
+            if fault.kind not in _PRE_KINDS:
+                return _json_reply(
+                    500, _openai_error(f"emulator: fault {fault.name!r} has no provider-mode form")
+                )
+            early = self._apply_pre_fault(fault)
+            if early is not None:
+                return early
+        self._sleep(self.latency_s)
+        context = ProviderContext(
+            api_key=self.api_key,
+            root_url=self.url,
+            request_id=rid,
+            encode=lambda fmt, width, height, tag: encode_image(
+                fmt, width, height, tag=tag, pad_to_bytes=self.image_bytes
+            ),
+            store=lambda data, fmt: self._store_file(data, fmt, self.url_ttl_s),
+        )
+        answer = behaviour.handle(target.path, headers, raw, context)
+        with self._lock:
+            self._counters.images_produced += answer.images
+        return _Reply(answer.status, answer.body, answer.media_type, list(answer.headers))
 
     def _serve_file(self, name: str, rid: str) -> _Reply:
         with self._lock:
@@ -2434,8 +2489,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=MODEL",
         help="Azure deployment mapping (repeatable)",
     )
+    parser.add_argument(
+        "--provider",
+        choices=sorted(PROVIDERS),
+        default=None,
+        help="answer as this provider (tests/provider_emulator.py) instead of OpenAI/Azure",
+    )
     args = parser.parse_args(argv)
     emulator = Emulator(
+        provider=args.provider,
         port=args.port,
         api_key=args.api_key,
         latency_s=args.latency,
