@@ -59,6 +59,7 @@ __all__ = [
     "PREVIEW_EDGE",
     "RESOURCE_SCHEME",
     "ImageToolServer",
+    "input_schema",
     "is_loopback",
 ]
 
