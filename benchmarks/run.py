@@ -61,7 +61,16 @@ SECTIONS = (
     (
         START,
         END,
-        ("overhead", "fanout", "concurrency", "memory", "streaming", "import", "coercion"),
+        (
+            "overhead",
+            "fanout",
+            "concurrency",
+            "throughput",
+            "memory",
+            "streaming",
+            "import",
+            "coercion",
+        ),
     ),
     (STORAGE_START, STORAGE_END, ("storage",)),
 )
@@ -126,7 +135,10 @@ def serve(
 ) -> int:
     """Child process: run the emulator until stdin closes (or ``lifetime`` passes); then
     print, one JSON line each, when it started writing each streamed event (its
-    ``stream_log``, on the system-wide monotonic clock)."""
+    ``stream_log``, on the system-wide monotonic clock), and last its counters (a JSON
+    object: :class:`tests.emulator.EmulatorStats`)."""
+    import dataclasses
+
     from tests.emulator import Emulator
 
     emulator = Emulator(
@@ -148,6 +160,7 @@ def serve(
         emulator.wait(lifetime)
     for record in emulator.stream_log:
         print(json.dumps([record.request_id, record.what, record.at]), flush=True)
+    print(json.dumps(dataclasses.asdict(emulator.stats())), flush=True)
     return 0
 
 
@@ -157,9 +170,11 @@ def emulator_process(
     image_bytes: int | None = None,
     stream_interval: float = 0.0,
     stream_log: list[tuple[str, str, float]] | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """Start an emulator process; yield its OpenAI-style base URL; stop it on exit, and
-    then fill ``stream_log`` (if given) with its ``(request id, event, at)`` records."""
+    then fill ``stream_log`` (if given) with its ``(request id, event, at)`` records and
+    ``stats`` (if given) with its counters (``EmulatorStats`` as a dict)."""
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -182,8 +197,11 @@ def emulator_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             remaining, _ = proc.communicate(timeout=15)
+        lines = [json.loads(line) for line in remaining.splitlines() if line]
         if stream_log is not None:
-            stream_log.extend(tuple(json.loads(line)) for line in remaining.splitlines() if line)
+            stream_log.extend(tuple(line) for line in lines if isinstance(line, list))
+        if stats is not None:
+            stats.update(next((line for line in lines if isinstance(line, dict)), {}))
 
 
 S3_BUCKET = "bench"
@@ -276,6 +294,8 @@ def fmt(value: float, unit: str) -> str:
         return f"{value:.1f} µs"
     if unit == "MB":
         return f"{value:.2f} MB"
+    if unit == "calls/s":
+        return f"{value:.0f} calls/s"
     return f"{value:g} {unit}"
 
 
@@ -562,6 +582,211 @@ def bench_concurrency(quick: bool, out: Path) -> list[Row]:
             1.15,
         )
     ]
+
+
+# ---- throughput -----------------------------------------------------------------------------
+
+THROUGHPUT_CALLS = 1000
+THROUGHPUT_CONCURRENCY = 100
+THROUGHPUT_LATENCY_S = 0.02
+THROUGHPUT_RAW = ("httpx", "httpx2")
+"""The raw clients (post + ``.json()``) the tool's CPU per call is compared with; ``httpx2``
+only when it is installed (langsmith brings it)."""
+THROUGHPUT_SIDES = ("tool", *THROUGHPUT_RAW, "openai")
+THROUGHPUT_LABELS = {
+    "tool": "the tool's `ainvoke(ToolCall)`",
+    "httpx": "raw `httpx.AsyncClient` post + `.json()`",
+    "httpx2": "raw `httpx2.AsyncClient` post + `.json()`",
+    "openai": "the openai SDK's `AsyncOpenAI().images.generate`",
+}
+PROFILE_ENV = "IMAGEGEN_BENCH_PROFILE"
+"""A directory: each throughput probe child then runs its timed calls under cProfile and
+writes ``<side>.pstats`` there (its figures are then not comparable: profiling is slow)."""
+
+
+def throughput_probe(side: str, base_url: str, body_json: str, calls: str, concurrency: str) -> int:
+    """Child process: ``calls`` async calls, ``concurrency`` at a time (as many workers,
+    each awaiting one call after another), after one warm-up call; print the wall and the
+    process CPU seconds they took (all threads of the process)."""
+    body = json.loads(body_json)
+    total, workers = int(calls), int(concurrency)
+    profile_dir = os.environ.get(PROFILE_ENV)
+
+    async def run() -> tuple[float, float]:
+        one: Callable[[], Awaitable[Any]]
+        close: Callable[[], Awaitable[Any]]
+        if side == "tool":
+            from langchain_imagegen.tool import ImageGenerationTool
+
+            tool = ImageGenerationTool(model=body["model"], api_key=API_KEY, base_url=base_url)
+            call = tool_call({k: v for k, v in body.items() if k != "model"})
+
+            async def one() -> None:
+                check_message(await tool.ainvoke(call), int(body.get("n", 1)))
+
+            close = tool.aclose
+        elif side == "openai":
+            from openai import AsyncOpenAI
+
+            sdk = AsyncOpenAI(api_key=API_KEY, base_url=base_url, max_retries=0, timeout=60)
+
+            async def one() -> None:
+                if not (await sdk.images.generate(**body)).data:
+                    raise RuntimeError("the openai SDK got no image")
+
+            close = sdk.close
+        else:  # httpx, httpx2: the same API
+            module = importlib.import_module(side)
+            client = module.AsyncClient(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
+            url = f"{base_url}/images/generations"
+
+            async def one() -> None:
+                if not (await client.post(url, json=body)).json()["data"]:
+                    raise RuntimeError(f"{side} got no image")
+
+            close = client.aclose
+        await one()  # imports, the first connection, caches
+        left = total
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                await one()
+
+        profiler = None
+        if profile_dir:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(Path(profile_dir) / f"{side}.pstats"))
+        await close()
+        return wall, cpu
+
+    wall, cpu = asyncio.run(run())
+    print(json.dumps({"wall": wall, "cpu": cpu}))
+    return 0
+
+
+def run_throughput_probe(
+    side: str, body: dict[str, Any], calls: int, concurrency: int, latency: float
+) -> dict[str, float]:
+    """One :func:`throughput_probe` child against a fresh emulator process: calls per second,
+    CPU seconds per call, and the most requests the emulator was handling at once."""
+    stats: dict[str, Any] = {}
+    with emulator_process(latency=latency, stats=stats) as base_url:
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--throughput-probe",
+            side,
+            base_url,
+            json.dumps(body),
+            str(calls),
+            str(concurrency),
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False
+        )
+    if done.returncode:
+        raise RuntimeError(f"throughput probe {side} failed:\n{done.stderr[-3000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "rate": calls / measured["wall"],
+        "cpu": measured["cpu"] / calls,
+        "in_flight": float(stats["peak_requests_in_flight"]),
+    }
+
+
+def bench_throughput(quick: bool) -> list[Row]:
+    """Many agents in one process: N async calls at concurrency C against the emulator at
+    latency L, a fresh client process per measurement; the tool, raw httpx (and httpx2),
+    and the openai SDK when it is installed."""
+    import importlib.util
+
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    rounds = 1 if quick else 3
+    calls, concurrency, latency = THROUGHPUT_CALLS, THROUGHPUT_CONCURRENCY, THROUGHPUT_LATENCY_S
+    tool = ImageGenerationTool(model="dall-e-3", api_key=API_KEY, base_url="http://127.0.0.1:1/v1")
+    body = tool.coerce({"prompt": PROMPT}).requests[0]
+    sides = [
+        side
+        for side in THROUGHPUT_SIDES
+        if side in ("tool", "httpx") or importlib.util.find_spec(side) is not None
+    ]
+    results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for index in range(rounds):
+        # The order rotates from round to round, so a burst of load from other processes
+        # does not always hit the same client.
+        shift = index % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            results[side].append(run_throughput_probe(side, body, calls, concurrency, latency))
+
+    def med(side: str, key: str) -> float:
+        return statistics.median(run[key] for run in results[side])
+
+    scenario = (
+        f"{calls:,} async calls at concurrency {concurrency}, {latency * 1e3:g} ms latency "
+        f"(dall-e-3 url), fresh process per measurement, median of {rounds}"
+    )
+    rows = []
+    if "openai" in sides:
+        rows.append(
+            Row(
+                f"async throughput, {scenario}: {THROUGHPUT_LABELS['tool']} vs "
+                f"{THROUGHPUT_LABELS['openai']} (calls per second: higher is better)",
+                med("tool", "rate"),
+                med("openai", "rate"),
+                "calls/s",
+                "≥ 1×",  # noqa: RUF001
+                med("tool", "rate") >= med("openai", "rate"),
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                f"async throughput, {scenario}: {THROUGHPUT_LABELS['tool']} (the openai SDK is "
+                "not installed: `pip install openai` to compare)",
+                med("tool", "rate"),
+                0.0,
+                "calls/s",
+                "report only",
+                None,
+            )
+        )
+    raw = [side for side in THROUGHPUT_RAW if side in sides]
+    fastest = min(raw, key=lambda side: med(side, "cpu"))
+    rows.append(
+        ratio_row(
+            f"client CPU per call (process CPU time / calls), same runs: the tool vs the raw "
+            f"client that used least, {THROUGHPUT_LABELS[fastest]}",
+            med("tool", "cpu") * 1e3,
+            med(fastest, "cpu") * 1e3,
+            "ms",
+            1.2,
+        )
+    )
+    for side in sides:
+        rows.append(
+            Row(
+                f"context: {THROUGHPUT_LABELS[side]}, same runs",
+                med(side, "rate"),
+                0.0,
+                "calls/s",
+                "report only",
+                None,
+                f"{med(side, 'cpu') * 1e3:.2f} ms CPU per call, at most "
+                f"{med(side, 'in_flight'):.0f} requests in flight at the emulator",
+            )
+        )
+    return rows
 
 
 # ---- memory ---------------------------------------------------------------------------------
@@ -1369,6 +1594,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-bytes", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--stream-interval", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--throughput-probe", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.latency, args.image_bytes, SERVER_LIFETIME_S, args.stream_interval)
@@ -1376,6 +1602,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_s3(SERVER_LIFETIME_S)
     if args.memory_probe:
         return memory_probe(*args.memory_probe)
+    if args.throughput_probe:
+        return throughput_probe(*args.throughput_probe)
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="imagegen-bench-") as tmp:
@@ -1384,6 +1612,7 @@ def main(argv: list[str] | None = None) -> int:
             "overhead": lambda: bench_overhead(args.quick, out / "overhead"),
             "fanout": lambda: bench_fanout(args.quick, out / "fanout"),
             "concurrency": lambda: bench_concurrency(args.quick, out / "concurrency"),
+            "throughput": lambda: bench_throughput(args.quick),
             "memory": lambda: bench_memory(args.quick, out),
             "streaming": lambda: bench_streaming(args.quick, out),
             "import": lambda: bench_import(args.quick),

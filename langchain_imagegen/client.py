@@ -477,7 +477,15 @@ class ImagesClient:
             if entry is None or entry[0].is_closed:  # closed: by a shutdown_asyncgens() call
                 for old in [lp for lp in self._aclients if lp.is_closed()]:
                     del self._aclients[old]  # its connections died with its loop
-                client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)
+                # Imported here: the transport imports httpcore (and httpcore2), which a
+                # sync-only process never needs (httpx imports httpcore on first use too).
+                from langchain_imagegen.transport import pooled_async_transport
+
+                client = httpx.AsyncClient(
+                    timeout=self._timeout,
+                    limits=self._limits,
+                    transport=pooled_async_transport(self._limits),
+                )
                 # The loop finalises its open async generators when it shuts down
                 # (loop.shutdown_asyncgens(), which asyncio.run calls): one started here,
                 # and kept referenced so it is not finalised sooner, closes the client

@@ -973,6 +973,9 @@ class EmulatorStats:
     """SSE events (data-carrying, comments excluded) handed to the socket."""
     edit_requests: int = 0
     """Requests to an ``/images/edits`` route (not counted in ``generation_requests``)."""
+    peak_requests_in_flight: int = 0
+    """The most requests being handled at once (read, not yet answered): for throughput
+    benchmarks, how much concurrency a client really achieved."""
 
 
 @dataclass(frozen=True)
@@ -1009,6 +1012,8 @@ class _Counters:
     streams_abandoned: int = 0
     stream_events_written: int = 0
     edit_requests: int = 0
+    requests_in_flight: int = 0
+    peak_requests_in_flight: int = 0
 
 
 @dataclass(frozen=True)
@@ -1539,8 +1544,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         headers = {key.lower(): value for key, value in self.headers.items()}
-        reply = emulator.dispatch(method, self.path, headers, raw)
-        self._write(reply)
+        emulator._request_in_flight(+1)
+        try:
+            reply = emulator.dispatch(method, self.path, headers, raw)
+            self._write(reply)
+        finally:
+            emulator._request_in_flight(-1)
 
     def _read_body(self) -> bytes | None:
         """Whole request body (Content-Length or chunked), so keep-alive stays in sync."""
@@ -1817,6 +1826,7 @@ class Emulator:
                 streams_abandoned=c.streams_abandoned,
                 stream_events_written=c.stream_events_written,
                 edit_requests=c.edit_requests,
+                peak_requests_in_flight=c.peak_requests_in_flight,
             )
 
     def reset(self) -> None:
@@ -1830,7 +1840,13 @@ class Emulator:
         """Zero the counters (open connections are kept) and forget recorded requests."""
         with self._lock:
             open_now = self._counters.open_connections
-            self._counters = _Counters(open_connections=open_now, peak_connections=open_now)
+            busy = self._counters.requests_in_flight
+            self._counters = _Counters(
+                open_connections=open_now,
+                peak_connections=open_now,
+                requests_in_flight=busy,
+                peak_requests_in_flight=busy,
+            )
             self._received.clear()
             self._errors.clear()
             self._stream_log.clear()
@@ -1879,6 +1895,12 @@ class Emulator:
     def _count_request(self) -> None:
         with self._lock:
             self._counters.requests_received += 1
+
+    def _request_in_flight(self, change: int) -> None:
+        with self._lock:
+            c = self._counters
+            c.requests_in_flight += change
+            c.peak_requests_in_flight = max(c.peak_requests_in_flight, c.requests_in_flight)
 
     def _note_internal_error(self, text: str) -> None:
         with self._lock:
