@@ -45,7 +45,7 @@ text is not published):
   with a JSON *list* ``[{"error": {code, message: 'Invalid JSON payload received. Unknown name
   "X": Cannot find field.', status: "INVALID_ARGUMENT", details}}]`` (live bodies quoted in
   bytedance/deer-flow#1515 and SuzumiyaAkizuki/ComfyUI-NewBie-LLM-Formatter#3, vendored in
-  ``tests/data/recorded/providers``). ``n`` 1-4 (Imagen's limit), sizes any ``WxH``, a
+  ``tests/data/providers``). ``n`` 1-4 (Imagen's limit), sizes any ``WxH``, a
   safety-filtered image simply missing from ``data``: emulator conventions.
 * ``openrouter``: the unified images route ``POST /api/v1/images`` (BerriAI/litellm
   ``litellm/llms/openrouter/image_api.py``): aspect ratios only (the 10 ratios listed there),

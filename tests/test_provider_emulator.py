@@ -611,10 +611,10 @@ def test_unknown_shape_or_variant_is_reported(connect: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the emulator's bodies against the vendored public ones (tests/data/recorded/providers)
+# the emulator's bodies against the vendored public ones (tests/data/providers)
 # --------------------------------------------------------------------------------------------
 
-VENDORED = Path(__file__).parent / "data" / "recorded" / "providers"
+VENDORED = Path(__file__).parent / "data" / "providers"
 
 
 def _vendored(name: str) -> Any:
