@@ -623,8 +623,9 @@ class ImagesClient:
     # -- the flows: what to do, written once ------------------------------------------------
 
     def _generation(self, body: dict[str, Any], deadline: float | None) -> _Flow[ImagesResponse]:
+        wire = self._endpoint.wire.write(body)
         return self._images_post(
-            self._url, body.get("stream") is True, deadline, content=_encode(body)
+            self._url, body.get("stream") is True, deadline, content=_encode(wire)
         )
 
     def _edit(
@@ -635,7 +636,8 @@ class ImagesClient:
                 f"cannot edit through {self._endpoint.display_url}: its URL does not end in "
                 "/images/generations, so there is no /images/edits beside it"
             )
-        form = {name: _form_value(value) for name, value in fields.items()}
+        written = self._endpoint.wire.write(fields)
+        form = {name: _form_value(value) for name, value in written.items()}
         streaming = fields.get("stream") is True
         return self._images_post(self._edits_url, streaming, deadline, form=form, files=files)
 

@@ -26,6 +26,7 @@ from langchain_imagegen.registry import (
     EDIT_LLM_FIELDS,
     LLM_FIELDS,
     ImageModelProfile,
+    OwnParam,
     get_profile,
     parse_wxh,
 )
@@ -349,7 +350,7 @@ class _Coercer:
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"
-        if key in DEVELOPER_FIELDS:
+        if key in DEVELOPER_FIELDS or self.profile.own_param(key) is not None:
             return f"only the developer sets {key}"
         return None  # not an API parameter: dropped as such
 
@@ -601,6 +602,42 @@ class _Coercer:
             "output_compression runs from 0 to 100",
         )
 
+    def own_param(self, param: OwnParam, value: Any) -> None:
+        """A provider's own parameter, as the developer set it: made its JSON type, numbers
+        clamped into range, strings checked against the choices."""
+        name = param.name
+        if param.kind is bool:
+            flag = _as_bool(value)
+            if flag is None:
+                self.drop(name, value, f"{name} must be true or false")
+            else:
+                self.keep_or_adjust(name, value, flag, f"{name} is true or false")
+            return
+        if param.kind is str:
+            if not isinstance(value, str):
+                self.drop(name, value, f"{name} must be a string")
+            elif param.choices and value not in param.choices:
+                self.drop(name, value, f"{name} is one of {_choices(param.choices)}")
+            else:
+                self.body[name] = value
+            return
+        number: float | int | None = _as_int(value) if param.kind is int else _as_float(value)
+        if param.kind is float and isinstance(value, int | float) and number is not None:
+            number = value  # 3 is a fine float: sent as given, not as 3.0
+        kind = "a whole number" if param.kind is int else "a number"
+        if number is None:
+            self.drop(name, value, f"{name} must be {kind}")
+            return
+        low, high = param.minimum, param.maximum
+        applied = number if low is None else max(number, low)
+        applied = applied if high is None else min(applied, high)
+        if param.kind is int:
+            applied = int(applied)
+        reason = f"{name} is {kind}"
+        if applied != number:
+            reason = f"{name} runs from {_bound(low)} to {_bound(high)}"
+        self.keep_or_adjust(name, value, applied, reason)
+
     def user(self, value: Any) -> None:
         if isinstance(value, str):
             self.body["user"] = value
@@ -779,6 +816,22 @@ def _as_float(value: Any) -> float | None:
     except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _bound(limit: float | None) -> str:
+    return "any" if limit is None else f"{limit:g}"
+
+
+def _as_bool(value: Any) -> bool | None:
+    """``True``/``False`` from a bool or its usual spellings ("true", "0", "yes")."""
+    if isinstance(value, bool):
+        return value
+    word = str(value) if isinstance(value, int) else _norm(value)
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    return None
 
 
 def _as_int(value: Any) -> int | None:
@@ -989,6 +1042,8 @@ def _coerce(
             continue
         elif (handler := route.handlers.get(key)) is not None:
             handler(coercer, value)
+        elif (param := profile.own_param(key)) is not None:
+            coercer.own_param(param, value)
         elif key in _SIZE_HINT_KEYS:
             size_hint[key] = value
         else:

@@ -24,9 +24,11 @@ from pydantic import SecretStr
 
 from langchain_imagegen.errors import (
     AuthenticationError,
+    ConfigurationError,
     InvalidArgumentError,
     MissingCredentialError,
 )
+from langchain_imagegen.providers import OPENAI, ProviderProfile, WireFormat
 
 __all__ = [
     "AZURE_DEFAULT_API_VERSION",
@@ -140,6 +142,10 @@ class Endpoint:
     async_token_provider: AsyncTokenProvider | None = field(default=None, repr=False)
     #: Finishes the "no credential" message: what the user should do.
     credential_hint: str = _OPENAI_HINT
+    #: ``False`` for servers that run without a key (self-hosted): nothing is then sent.
+    credential_required: bool = True
+    #: How the body is written for the provider behind the URL (OpenAI's format: as is).
+    wire: WireFormat = field(default=WireFormat())
 
     def __post_init__(self) -> None:
         check_url(self.url, "the endpoint URL")
@@ -158,30 +164,47 @@ class Endpoint:
         *,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, object] | None = None,
+        provider: ProviderProfile = OPENAI,
     ) -> Endpoint:
-        """OpenAI or any OpenAI-compatible gateway: ``{base_url}/images/generations``.
+        """OpenAI, an OpenAI-compatible gateway, or another ``provider``:
+        ``{base_url}{provider.generations_path}`` (``/images/generations`` but for a few).
 
-        ``base_url`` may end in ``/``, already end in ``/images/generations``, or carry a
-        query string (kept as :attr:`query`, ``query`` added to it). ``None`` means
-        api.openai.com. ``api_key`` is the key or a function returning it, called on every
-        request; an async function serves only the async path (as in langchain-openai).
+        ``base_url`` may end in ``/``, already end in the route, or carry a query string
+        (kept as :attr:`query`, ``query`` added to it). ``None`` means the provider's own
+        (api.openai.com for OpenAI). ``api_key`` is the key or a function returning it,
+        called on every request; an async function serves only the async path (as in
+        langchain-openai).
         """
-        base, url_query = _split(base_url or OPENAI_BASE_URL, "base_url")
-        url = base if base.endswith(_PATH) else base + _PATH
+        base_url = base_url or provider.base_url
+        if base_url is None:
+            raise ConfigurationError(
+                f"{provider.title} has no public address: pass base_url= (where your server "
+                "answers, e.g. http://localhost:8000/v1)"
+            )
+        base, url_query = _split(base_url, "base_url")
+        path = provider.generations_path
+        url = base if base.endswith(path) else base + path
         static: dict[str, str] = {}
         if organization:
             static["OpenAI-Organization"] = organization
         if project:
             static["OpenAI-Project"] = project
         static.update(headers or {})
-        key, provider, async_provider = _key_and_providers(api_key)
+        key, key_function, async_key_function = _key_and_providers(api_key)
+        hint = _OPENAI_HINT
+        if provider is not OPENAI:
+            names = " or ".join(provider.key_env) or "its key variable"
+            hint = f"set {names} or pass api_key="
         return cls(
             url=url,
             query=_query(url_query, query),
             static_headers=static,
             api_key=key,
-            token_provider=provider,
-            async_token_provider=async_provider,
+            token_provider=key_function,
+            async_token_provider=async_key_function,
+            credential_hint=hint,
+            credential_required=provider.key_required,
+            wire=provider.wire,
         )
 
     @classmethod
@@ -243,6 +266,8 @@ class Endpoint:
             return self._keyed()
         if self.async_token_provider is not None:
             raise MissingCredentialError(_ASYNC_ONLY)
+        if not self.credential_required:
+            return dict(self.static_headers)
         raise self._missing()
 
     async def aheaders(self) -> dict[str, str]:

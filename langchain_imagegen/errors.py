@@ -329,18 +329,38 @@ def _text(value: Any) -> str | None:
 
 
 def _error_object(payload: Any) -> Mapping[str, Any] | None:
-    """The error object of a body: enveloped (``{"error": {...}}``), bare (``{"message":
-    ...}``, as some gateways send) or a plain string under ``error``."""
+    """The error object of a body, in any of the shapes servers send (docs/providers.md):
+    enveloped (``{"error": {...}}``), bare (``{"message": ...}``), a plain string under
+    ``error`` (with a top-level ``code``, as xAI sends), or FastAPI's ``{"detail": ...}`` (a
+    string, an object with an ``error`` or a ``message``, or a list of validation errors)."""
     if not isinstance(payload, Mapping):
         return None
     inner = payload.get("error")
     if isinstance(inner, Mapping):
         return inner
     if isinstance(inner, str):
-        return {"message": inner}
+        return {"message": inner, "code": payload.get("code")}
     if "message" in payload and "data" not in payload:
         return payload
+    detail = payload.get("detail")
+    if isinstance(detail, str):
+        return {"message": detail}
+    if isinstance(detail, Mapping):
+        return _error_object(detail) or {"message": json.dumps(detail)[:_SNIPPET]}
+    if isinstance(detail, list) and detail:
+        return {"message": "; ".join(_validation_problem(item) for item in detail[:5])}
     return None
+
+
+def _validation_problem(item: Any) -> str:
+    """One entry of FastAPI's validation error list: ``field: message``."""
+    if not isinstance(item, Mapping):
+        return str(item)[:_SNIPPET]
+    where = item.get("loc")
+    parts = where if isinstance(where, list) else []
+    field = ".".join(str(part) for part in parts if part != "body")
+    message = _text(item.get("msg")) or "invalid"
+    return f"{field}: {message}" if field else message
 
 
 def _policy_stage(error: Mapping[str, Any]) -> str | None:

@@ -208,7 +208,7 @@ def _add_usage(total: dict[str, int] | None, usage: dict[str, Any] | None) -> di
     if not usage:
         return total
     total = dict(total or {})
-    for key in ("input_tokens", "output_tokens", "total_tokens"):
+    for key in ("input_tokens", "output_tokens", "total_tokens", "cost_in_usd_ticks"):
         value = usage.get(key)
         if isinstance(value, int):
             total[key] = total.get(key, 0) + value

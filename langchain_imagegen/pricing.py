@@ -420,12 +420,15 @@ class Cost:
 
     usd: float
     basis: str
-    """``"usage"`` (the returned token counts), ``"per-image price"`` (no usage returned),
-    or ``"published output tokens"`` (no usage and no per-image price: the model's output
+    """``"reported cost"`` (the provider's own figure in its usage: xAI, OpenRouter),
+    ``"usage"`` (the returned token counts), ``"per-image price"`` (no usage returned), or
+    ``"published output tokens"`` (no usage and no per-image price: the model's output
     tokens per quality and size at its output price)."""
 
     def describe(self) -> str:
         """One short line for the LLM."""
+        if self.basis == "reported cost":
+            return f"Cost: {format_usd(self.usd)} (as the provider reported it)."
         source = {
             "usage": "the reported token usage",
             "per-image price": "the published per-image price",
@@ -603,6 +606,9 @@ def cost_from_usage(
     ``quality`` and ``size`` (``None`` quality: the model's default, ``"standard"`` for
     dall-e-2), or the published output tokens at the output price. ``None``: no price.
     """
+    reported = reported_cost(usage)
+    if reported is not None:
+        return Cost(usd=reported, basis="reported cost")
     price = (table or default_price_table()).get(model)
     if price is None:
         return None
@@ -626,6 +632,24 @@ def cost_from_usage(
     if price.tokens is not None and tokens is not None:
         usd = count * tokens * price.tokens.image_output / _MILLION
         return Cost(usd=usd, basis="published output tokens")
+    return None
+
+
+# xAI reports ``usage.cost_in_usd_ticks``, 10^10 ticks to the dollar; OpenRouter reports
+# ``usage.cost`` in dollars (docs/providers.md).
+_TICKS_PER_USD = 10**10
+
+
+def reported_cost(usage: Mapping[str, Any] | None) -> float | None:
+    """Dollars the provider itself says a request cost, if its usage says so."""
+    if not usage:
+        return None
+    ticks = usage.get("cost_in_usd_ticks")
+    if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0:
+        return ticks / _TICKS_PER_USD
+    usd = usage.get("cost")
+    if isinstance(usd, int | float) and not isinstance(usd, bool) and 0 <= usd < math.inf:
+        return float(usd)
     return None
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "EditRule",
     "ImageModelProfile",
     "ModelRegistry",
+    "OwnParam",
     "SizeRule",
     "default_registry",
     "get_profile",
@@ -139,6 +140,24 @@ class EditRule:
 
 
 @dataclass(frozen=True)
+class OwnParam:
+    """A parameter a provider has beyond OpenAI's (``seed``, ``negative_prompt``,
+    ``num_inference_steps``…): only the developer sets it (``image_params``), never the LLM.
+
+    ``kind`` is the JSON type (``int``, ``float``, ``str`` or ``bool``); a number outside
+    ``[minimum, maximum]`` is clamped and a string outside ``choices`` (when given) refused,
+    each change reported like every other adjustment.
+    """
+
+    name: str
+    kind: type[int] | type[float] | type[str] | type[bool]
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ImageModelProfile:
     """What one model accepts on ``POST /v1/images/generations``.
 
@@ -174,12 +193,23 @@ class ImageModelProfile:
     replacement: str | None = None
     permissive: bool = False
     """Gateway profile: values the API spec knows pass through unchecked."""
+    own_params: tuple[OwnParam, ...] = ()
+    """The provider's own parameters this model takes (developer-set only)."""
+    never_sends: tuple[str, ...] = ()
+    """OpenAI parameters the model's provider refuses or ignores, beyond what the fields
+    above already rule out (e.g. ``user`` where the provider takes only a few fields)."""
 
     def takes(self, field: str) -> bool:
         """Whether this model takes the Images API parameter ``field`` at all (a parameter
         it lacks is never sent to it)."""
+        if field in self.never_sends:
+            return False
         lacks = _LACKS.get(field)
         return lacks is None or not lacks(self)
+
+    def own_param(self, name: str) -> OwnParam | None:
+        """The provider's own parameter ``name``, if this model takes it."""
+        return next((param for param in self.own_params if param.name == name), None)
 
     def llm_fields(self) -> tuple[str, ...]:
         """The :data:`LLM_FIELDS` this model takes: what its args schema offers the LLM."""
@@ -207,7 +237,8 @@ class ImageModelProfile:
         )
 
     def accepts_size(self, size: str) -> bool:
-        """Whether ``size`` is valid as sent (an enumerated value or one the rule allows)."""
+        """Whether ``size`` is valid as sent (an enumerated value, a ratio such as ``16:9``
+        for providers that take ratios, or a ``WxH`` the rule allows)."""
         if size in self.sizes:
             return True
         if self.size_rule is None:
@@ -259,12 +290,22 @@ _EDIT_LACKS: dict[str, Callable[[ImageModelProfile], bool]] = {
 }
 
 _WXH = re.compile(r"(\d{1,5})x(\d{1,5})")
+_RATIO = re.compile(r"(\d{1,3}(?:\.\d{1,2})?):(\d{1,3}(?:\.\d{1,2})?)")
 
 
 def parse_wxh(size: str) -> tuple[int, int] | None:
     """Parse the canonical ``WxH`` spelling the API uses; anything else is ``None``."""
     match = _WXH.fullmatch(size)
     return (int(match[1]), int(match[2])) if match else None
+
+
+def parse_ratio(size: str) -> float | None:
+    """The aspect (width / height) of a ratio as ratio-only providers spell it (``16:9``,
+    ``19.5:9``); anything else is ``None``."""
+    match = _RATIO.fullmatch(size)
+    if not match or not float(match[2]) or not float(match[1]):
+        return None
+    return float(match[1]) / float(match[2])
 
 
 # --- The profiles -------------------------------------------------------------------------
@@ -425,8 +466,14 @@ _SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
 class ModelRegistry:
     """Name → profile lookup with snapshots, aliases and user-registered profiles."""
 
-    def __init__(self, profiles: Iterable[ImageModelProfile] = PROFILES) -> None:
+    def __init__(
+        self,
+        profiles: Iterable[ImageModelProfile] = PROFILES,
+        fallback: ImageModelProfile = GATEWAY_PROFILE,
+    ) -> None:
         self._profiles: dict[str, ImageModelProfile] = {p.name: p for p in profiles}
+        self.fallback = fallback
+        """The profile of names it does not know (a provider's default model)."""
         self._cache: dict[str, ImageModelProfile] = {}
         self._lock = threading.Lock()
 
@@ -440,37 +487,38 @@ class ModelRegistry:
         """Declare that ``name`` behaves like the known model ``like`` (gateways often serve
         Flux "in the OpenAI dall-e-3 format"), e.g.
         ``register_model("flux-dev", like="dall-e-3")``."""
-        base = self.get(like)
-        if base.permissive:
+        base = self.lookup(like)
+        if base is None:
             msg = f"unknown model {like!r}; known models: {', '.join(self.known())}"
             raise KeyError(msg)
         profile = base.renamed(name)
         self.register_profile(profile)
         return profile
 
+    def lookup(self, name: str) -> ImageModelProfile | None:
+        """The profile registered for ``name`` (exactly, in lower case, or as a dated
+        snapshot of a registered name), renamed to ``name``; ``None`` if there is none."""
+        key = name.strip()
+        known = self._profiles.get(key) or self._profiles.get(key.lower())
+        if known is None:
+            snapshot = _SNAPSHOT.fullmatch(key.lower())
+            known = self._profiles.get(snapshot["family"]) if snapshot else None
+        return None if known is None else known.renamed(name)
+
     def known(self) -> list[str]:
         """Names with a profile of their own."""
         return sorted(self._profiles)
 
     def get(self, name: str) -> ImageModelProfile:
-        """The profile for ``name``; unknown names get the permissive gateway profile."""
+        """The profile for ``name``; unknown names get :attr:`fallback` (by default the
+        permissive gateway profile)."""
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        profile = self._resolve(name)
+        profile = self.lookup(name) or self.fallback.renamed(name)
         with self._lock:
             self._cache[name] = profile
         return profile
-
-    def _resolve(self, name: str) -> ImageModelProfile:
-        key = name.strip()
-        exact = self._profiles.get(key) or self._profiles.get(key.lower())
-        if exact is not None:
-            return exact.renamed(name)
-        snapshot = _SNAPSHOT.fullmatch(key.lower())
-        if snapshot and snapshot["family"] in self._profiles:
-            return self._profiles[snapshot["family"]].renamed(name)
-        return GATEWAY_PROFILE.renamed(name)
 
 
 default_registry = ModelRegistry()

@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_imagegen.errors import MalformedResponseError, error_from_body, request_id_from
+from langchain_imagegen.errors import (
+    ContentPolicyError,
+    MalformedResponseError,
+    error_from_body,
+    request_id_from,
+)
 
 __all__ = ["ImagesResponse", "ReturnedImage", "parse_images_response"]
 
@@ -99,14 +104,21 @@ def parse_images_response(
     if not isinstance(payload, dict):
         raise malformed(f"the body is a JSON {type(payload).__name__}, not an object")
 
-    data = payload.get("data")
-    if payload.get("error") or (not isinstance(data, list) and _str(payload.get("message"))):
+    # OpenAI's ``data``; SiliconFlow-style servers answer ``images`` (docs/providers.md).
+    data = payload.get("data") if "data" in payload else payload.get("images")
+    if (
+        payload.get("error")
+        or payload.get("detail")
+        or (not isinstance(data, list) and _str(payload.get("message")))
+    ):
         # An error reported with a 2xx status, enveloped or bare (some gateways do this).
         raw = content[: _SNIPPET * 4].decode("utf-8", errors="replace")
         raise error_from_body(status, payload, request_id=request_id, raw_text=raw)
     if not isinstance(data, list):
         keys = ", ".join(sorted(str(k) for k in payload)[:10]) or "none"
-        raise malformed(f"the body has no `data` list of images (top-level keys: {keys})")
+        raise malformed(
+            f"the body has no `data` (or `images`) list of images (top-level keys: {keys})"
+        )
     if not data:
         raise malformed("it returned no images (`data` is empty)")
 
@@ -118,6 +130,12 @@ def parse_images_response(
             dropped.append(f"data[{index}]: {image_or_reason}")
         else:
             images.append(image_or_reason)
+    if not images and dropped and all(reason.endswith(_BLOCKED) for reason in dropped):
+        raise ContentPolicyError(
+            f"the provider's moderation blocked every image ({len(dropped)}); rephrase the prompt",
+            status_code=status,
+            request_id=request_id,
+        )
     if not images:
         raise malformed(f"it returned no usable image ({'; '.join(dropped)[: _SNIPPET * 2]})")
 
@@ -141,9 +159,13 @@ def _image(item: Any) -> ReturnedImage | str:
     """The usable image in one ``data`` item, or why there is none."""
     if not isinstance(item, dict):
         return f"it is a JSON {type(item).__name__}, not an object"
+    if item.get("respect_moderation") is False:  # xAI: the image was blocked
+        return _BLOCKED
     b64 = item.get("b64_json")
-    b64 = b64 if isinstance(b64, str) and b64.strip() else None
+    b64 = _base64_payload(b64) if isinstance(b64, str) and b64.strip() else None
     url = _str(item.get("url"))
+    if url is not None and url[:5].lower() == "data:" and b64 is None:
+        b64, url = _base64_payload(url), None  # an image inline as a data URI
     if url is not None and not url.lower().startswith(("https://", "http://")):
         # Never an image location shown to an LLM: file:///etc/passwd, javascript:, data:.
         if b64 is None:
@@ -153,6 +175,20 @@ def _image(item: Any) -> ReturnedImage | str:
         return "it has neither `url` nor a non-empty `b64_json`"
     revised = item.get("revised_prompt")
     return ReturnedImage(b64, url, revised if isinstance(revised, str) else None)
+
+
+_BLOCKED = "the provider's moderation blocked it"
+
+
+def _base64_payload(text: str) -> str | None:
+    """The base64 of a ``b64_json`` value or a ``data:image/...;base64,`` URI (some servers
+    put the URI in either field); ``None`` for a data URI that is not base64."""
+    if text[:5].lower() != "data:":
+        return text
+    header, comma, payload = text.partition(",")
+    if not comma or not header.lower().endswith(";base64") or not payload.strip():
+        return None
+    return payload
 
 
 def _created(value: Any) -> int | None:

@@ -2,7 +2,10 @@
 
 Pure functions, no I/O. A proposal becomes a :class:`SizeWish` (a shape and, when known, an
 area); :func:`nearest_size` picks among a model's enumerated sizes by aspect ratio first and
-area second, or snaps to a rule-based model's grid (gpt-image-2, docs/models.md#gpt-image-2).
+area second (an enumerated ratio such as ``16:9``, for providers that take only ratios,
+matches on aspect alone), or snaps to a rule-based model's grid (gpt-image-2,
+docs/models.md#gpt-image-2; width/height providers, docs/providers.md). One solver serves
+every provider's convention: the provider writes the chosen size its own way.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_imagegen.registry import ImageModelProfile, SizeRule, parse_wxh
+from langchain_imagegen.registry import ImageModelProfile, SizeRule, parse_ratio, parse_wxh
 
 __all__ = ["SizeWish", "nearest_size", "read_size"]
 
@@ -110,11 +113,31 @@ def read_size(value: Any) -> SizeWish | None:
     return next((SizeWish(aspect=a) for word, a in _SHAPES.items() if word in words), None)
 
 
-def _distance(size: tuple[int, int], wish: SizeWish) -> tuple[float, float]:
-    """Aspect mismatch first, then area mismatch, both on a log scale."""
-    width, height = size
-    aspect_error = abs(math.log((width / height) / wish.aspect))
-    area_error = abs(math.log((width * height) / (wish.area or _DEFAULT_AREA)))
+@dataclass(frozen=True)
+class _Shape:
+    """One enumerated size: its spelling, aspect (w/h) and pixel area (``None`` for a ratio
+    such as ``16:9``, whose provider picks the pixels)."""
+
+    spelling: str
+    aspect: float
+    area: float | None
+
+
+def _shapes(profile: ImageModelProfile) -> list[_Shape]:
+    shapes = []
+    for spelling in profile.sizes:
+        if (wxh := parse_wxh(spelling)) is not None and min(wxh) > 0:
+            shapes.append(_Shape(spelling, wxh[0] / wxh[1], float(wxh[0] * wxh[1])))
+        elif (ratio := parse_ratio(spelling)) is not None:
+            shapes.append(_Shape(spelling, ratio, None))
+    return shapes
+
+
+def _distance(shape: _Shape, wish: SizeWish) -> tuple[float, float]:
+    """Aspect mismatch first, then area mismatch (none for a ratio), both on a log scale."""
+    aspect_error = abs(math.log(shape.aspect / wish.aspect))
+    area = shape.area
+    area_error = 0.0 if area is None else abs(math.log(area / (wish.area or _DEFAULT_AREA)))
     # Round so that equal ratios (1792x1024 vs 1536x1024 are not equal; 1024x1024 vs
     # 512x512 are) compare equal despite float noise.
     return round(aspect_error, 9), area_error
@@ -127,15 +150,15 @@ def nearest_size(profile: ImageModelProfile, wish: SizeWish) -> str | None:
     rule = profile.size_rule
     if rule is not None and wish.area is not None:
         return _snap_to_rule(rule, wish)
-    candidates = [parsed for s in profile.sizes if (parsed := parse_wxh(s)) is not None]
-    best = min(candidates, key=lambda size: _distance(size, wish)) if candidates else None
+    candidates = _shapes(profile)
+    best = min(candidates, key=lambda shape: _distance(shape, wish)) if candidates else None
     if rule is not None and (best is None or _distance(best, wish)[0] > 0):
         # A shape without an area and no standard size of that exact shape: the rule's
         # grid at about a megapixel ("landscape" still gets the standard 1536x1024).
         return _snap_to_rule(rule, SizeWish(aspect=wish.aspect, area=_DEFAULT_AREA))
     if best is None:
         return profile.default_size
-    return f"{best[0]}x{best[1]}"
+    return best.spelling
 
 
 def _snap_to_rule(rule: SizeRule, wish: SizeWish) -> str:

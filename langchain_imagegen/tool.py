@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import copy
 import dataclasses
+import os
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -57,12 +58,13 @@ from langchain_imagegen.budget import Budget
 from langchain_imagegen.cache import ImageCache
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, EditPlan, coerce_params
-from langchain_imagegen.endpoint import OPENAI_BASE_URL, Endpoint, check_url
+from langchain_imagegen.endpoint import OPENAI_BASE_URL, ApiKey, Endpoint, check_url
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.events import EVENT_NAME
 from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink, ImageGenerator, Plan
 from langchain_imagegen.limits import ImagesPerMinute, RequestLimits
 from langchain_imagegen.pricing import CostEstimate, PriceTable, default_price_table
+from langchain_imagegen.providers import OPENAI, ProviderProfile, get_provider, provider_for_url
 from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.retry import RetryPolicy
@@ -157,6 +159,10 @@ def _timeout_as_json(value: Any) -> Any:
 _SchemaJson = PlainSerializer(_schema_as_json, when_used="json-unless-none")
 _CallableJson = PlainSerializer(_callable_as_json, when_used="json-unless-none")
 _TimeoutJson = PlainSerializer(_timeout_as_json, when_used="json-unless-none")
+# A provider dumps as its name (a registered profile is looked up by it again).
+_ProviderJson = PlainSerializer(
+    lambda value: value if isinstance(value, str) else value.name, when_used="json-unless-none"
+)
 
 
 def _http_timeout(timeout: Timeout, connect: float) -> httpx.Timeout:
@@ -455,7 +461,11 @@ class BaseImageGenerationTool(BaseTool):
     def _resolve_profile(self) -> ImageModelProfile:
         if self.model_profile is not None:
             return self.model_profile.renamed(self.model)
-        return get_profile(self.model_family or self.model).renamed(self.model)
+        return self._provider().profile(self.model_family or self.model).renamed(self.model)
+
+    def _provider(self) -> ProviderProfile:
+        """The image API the requests go to; each flavour says (OpenAI's format here)."""
+        return OPENAI
 
     def _endpoint(self) -> Endpoint:
         """Where requests go and how they authenticate; each flavour says."""
@@ -813,6 +823,39 @@ class ImageGenerationTool(BaseImageGenerationTool):
     """Sent as ``OpenAI-Organization``. Alias ``openai_organization``."""
     project: str | None = Field(default_factory=from_env("OPENAI_PROJECT_ID", default=None))
     """Sent as ``OpenAI-Project``."""
+    provider: Annotated[str | ProviderProfile | None, SkipValidation(), _ProviderJson] = None
+    """The image API behind ``base_url`` when it is not OpenAI's format: ``"xai"``,
+    ``"together"``, ``"deepinfra"``, ``"gemini"``, ``"openrouter"``, ``"vllm-omni"``,
+    ``"localai"`` or a registered :class:`~langchain_imagegen.providers.ProviderProfile`.
+    Given, it sets the defaults of ``base_url`` (its public API), ``model`` (its default
+    model) and the key (its environment variable, e.g. ``XAI_API_KEY``; never
+    ``OPENAI_API_KEY`` unless ``base_url`` was set too). ``None``: known from ``base_url``'s
+    host (``https://api.x.ai/v1`` is xAI), else OpenAI's format (docs/providers.md)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_defaults(cls, data: Any) -> Any:
+        """A named provider's model and base URL, where the caller gave none."""
+        if not isinstance(data, dict) or data.get("provider") is None:
+            return data
+        given = data["provider"]
+        if not isinstance(given, str | ProviderProfile):
+            kind = type(given).__name__
+            msg = f"provider must be a provider's name or a ProviderProfile, not {kind}"
+            raise ValueError(msg)
+        try:
+            provider = get_provider(given)
+        except KeyError as error:
+            raise ValueError(str(error.args[0])) from None
+        data = dict(data)
+        if not {"model", "model_name"} & data.keys():
+            data["model"] = provider.default_model
+        url_given = {"base_url", "openai_api_base"} & data.keys() or any(
+            os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE")
+        )
+        if not url_given and provider.base_url is not None:
+            data["base_url"] = provider.base_url
+        return data
 
     @field_validator("base_url")
     @classmethod
@@ -820,15 +863,49 @@ class ImageGenerationTool(BaseImageGenerationTool):
         check_url(value, "base_url")
         return value
 
+    def _provider(self) -> ProviderProfile:
+        if self.provider is not None:
+            return get_provider(self.provider)
+        return provider_for_url(self.base_url)
+
     def _endpoint(self) -> Endpoint:
+        provider = self._provider()
+        if provider is OPENAI:
+            return Endpoint.openai(
+                base_url=self.base_url,
+                api_key=self.api_key,
+                organization=self.organization,
+                project=self.project,
+                headers=self.default_headers,
+                query=self.default_query,
+            )
+        if provider.base_url is None and self.base_url == OPENAI_BASE_URL:
+            msg = (
+                f"{provider.title} runs on your own server: pass base_url= (where it answers, "
+                "e.g. http://localhost:8000/v1)"
+            )
+            raise ConfigurationError(msg)
+        # OpenAI's organization and project headers are not sent to another provider.
         return Endpoint.openai(
             base_url=self.base_url,
-            api_key=self.api_key,
-            organization=self.organization,
-            project=self.project,
+            api_key=self._provider_key(provider),
             headers=self.default_headers,
             query=self.default_query,
+            provider=provider,
         )
+
+    def _provider_key(self, provider: ProviderProfile) -> ApiKey | None:
+        """The key for another provider: the one given, else its environment variable; the
+        ``OPENAI_API_KEY`` default only when ``base_url`` was pointed there by the caller
+        (inferred from it, or another address than the provider's own): an OpenAI key is
+        never sent to a provider merely named."""
+        if "api_key" in self.model_fields_set:
+            return self.api_key
+        for name in provider.key_env:
+            if value := os.environ.get(name):
+                return SecretStr(value)
+        pointed_elsewhere = self.provider is None or self.base_url != provider.base_url
+        return self.api_key if pointed_elsewhere else None
 
     def _serves_openai_lifecycle(self) -> bool:
         return httpx.URL(self.base_url).host == _OPENAI_HOST

@@ -168,12 +168,17 @@ class TestMalformed:
         body: dict[str, Any] = {"created": 1}
         if data is not None:
             body["data"] = data
-        with pytest.raises(MalformedResponseError, match="no `data` list"):
+        with pytest.raises(MalformedResponseError, match=r"no `data` \(or `images`\) list"):
             _parse(body)
 
-    def test_siliconflow_shape_is_malformed(self) -> None:
+    def test_images_instead_of_data_is_read(self) -> None:
+        # SiliconFlow answers {images: [{url}], timings, seed} (docs/providers.md).
+        result = _parse({"images": [{"url": "https://x/u"}], "timings": {"inference": 1.2}})
+        assert [image.url for image in result.images] == ["https://x/u"]
+
+    def test_images_that_is_not_a_list_is_malformed(self) -> None:
         with pytest.raises(MalformedResponseError, match="images"):
-            _parse({"images": [{"url": "https://x/u"}], "created": 1})
+            _parse({"images": {"url": "https://x/u"}})
 
     def test_empty_data(self) -> None:
         with pytest.raises(MalformedResponseError, match="no images"):
