@@ -31,14 +31,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from langchain_core.rate_limiters import InMemoryRateLimiter
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from langchain_imagegen import errors
 from langchain_imagegen.cache import SqliteImageCache
 from langchain_imagegen.coercion import Adjustment, CoercionResult, EditPlan
 from langchain_imagegen.handles import ImageResolver, InputImage
-from langchain_imagegen.model_table import capability_table_markdown
+from langchain_imagegen.model_table import capability_table_markdown, provider_table_markdown
 from langchain_imagegen.pricing import CostEstimate, default_price_table, estimate_cost, format_usd
+from langchain_imagegen.providers import ProviderProfile, get_provider, known_providers
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.storage import is_url
@@ -121,7 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_model_options(edit)
     _add_call_options(edit, "input_fidelity=high, background=transparent, output_format=webp")
-    commands.add_parser("models", help="print the per-model capability table")
+    models = commands.add_parser(
+        "models",
+        help="print the per-model capability table (OpenAI's models, or a provider's)",
+    )
+    models.add_argument(
+        "--provider",
+        help=f"a provider's models and how the tool writes requests for it: {_PROVIDER_NAMES}",
+    )
     _add_mcp_command(commands)
     return parser
 
@@ -171,8 +179,19 @@ def _add_mcp_command(commands: Any) -> None:
     )
 
 
+_PROVIDER_NAMES = ", ".join(known_providers())
+
+
 def _add_model_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--model", default="gpt-image-2", help="default: %(default)s")
+    command.add_argument(
+        "--model", help="default: gpt-image-2, or the provider's default model (models --provider)"
+    )
+    command.add_argument(
+        "--provider",
+        help=f"the image API behind --base-url when it is not OpenAI's format: {_PROVIDER_NAMES} "
+        "(default: known from the base URL's host, else OpenAI's format); its key is read from "
+        "its own variable, e.g. XAI_API_KEY (docs/providers.md)",
+    )
     command.add_argument("--model-family", help="known model this one behaves like")
     command.add_argument("--size", help="e.g. 1024x1024, 1920x1080, 16:9, portrait")
     command.add_argument("-n", "--n", dest="n", help="how many images (default 1)")
@@ -490,6 +509,7 @@ def _tool_config(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {
         "model": args.model,
         "model_family": args.model_family,
+        "provider": args.provider,
         "output_dir": args.output_dir,
         "max_images": args.max_images,
         "download_urls": args.download,
@@ -572,9 +592,10 @@ def _ready_to_send(
 ) -> None:
     """Print the construction's warnings; refuse to send without a key."""
     err.writelines(f"langchain-imagegen: warning: {warning.message}\n" for warning in caught)
-    key = tool.api_key  # from the environment here: a SecretStr, never a callable
-    if key is None or (isinstance(key, SecretStr) and not key.get_secret_value()):
-        raise errors.ConfigurationError(f"no API key: set OPENAI_API_KEY{hint}")
+    endpoint = tool.client.endpoint  # its key: the provider's variable or OPENAI_API_KEY
+    if endpoint.credential_required and endpoint.auth_kind == "none":
+        names = " or ".join(tool.provider_profile.key_env) or "the provider's key"
+        raise errors.ConfigurationError(f"no API key: set {names}{hint}")
 
 
 def _lifecycle_notes(model: str) -> list[str]:
@@ -597,9 +618,11 @@ def _generate(
     estimate = _estimate(tool, plan, args)
     if args.dry_run:
         notes = _lifecycle_notes(args.model)
+        # As they will be POSTed: in the provider's own vocabulary (aspect_ratio, width...).
+        sent = [tool.provider_profile.wire.write(body) for body in plan.requests]
         report = {
             "model": plan.profile.name,
-            "requests": list(plan.requests),
+            "requests": sent,
             "adjustments": [dataclasses.asdict(a) for a in plan.adjustments],
             "notes": notes,
             **_estimate_report(estimate, args),
@@ -607,8 +630,8 @@ def _generate(
         if args.json:
             out.write(json.dumps(report, indent=2, default=str) + "\n")
         else:
-            out.write(f"{len(plan.requests)} request(s) to {plan.profile.name}:\n")
-            out.writelines(f"  {json.dumps(body)}\n" for body in plan.requests)
+            out.write(f"{len(sent)} request(s) to {plan.profile.name}:\n")
+            out.writelines(f"  {json.dumps(body)}\n" for body in sent)
             _print_adjustments(plan.adjustments, notes, out)
             _print_estimate(estimate, args, out)
         return 0
@@ -749,7 +772,7 @@ def _edit(
 ) -> int:
     from langchain_imagegen.edit_tool import ImageEditTool
 
-    profile = get_profile(args.model_family or args.model)
+    profile = _named_provider(args.provider or "openai").profile(args.model_family or args.model)
     if (why := profile.cannot_edit()) is not None:
         if profile.permissive and args.model_family is None:
             why += " (a gateway's model that edits like a known one: give --model-family)"
@@ -950,6 +973,13 @@ def _result_code(result: ImageGenerationResult) -> int:
     return 0
 
 
+def _named_provider(name: str) -> ProviderProfile:
+    try:
+        return get_provider(name)
+    except KeyError as error:
+        raise errors.InvalidArgumentError(f"--provider: {error.args[0]}") from None
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
     out = out or sys.stdout
@@ -963,8 +993,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
     try:
         if args.command == "models":
-            out.write(capability_table_markdown() + "\n")
+            table = capability_table_markdown()
+            if args.provider:
+                table = provider_table_markdown(_named_provider(args.provider))
+            out.write(table + "\n")
             return 0
+        args.model = args.model or _named_provider(args.provider or "openai").default_model
         run = {"edit": _edit, "mcp": _mcp}.get(args.command, _generate)
         return run(args, out, sys.stderr, lambda text: scrub(text, secrets))
     except errors.ImageGenError as error:

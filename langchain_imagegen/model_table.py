@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ImageModelProfile
+from langchain_imagegen.providers import OPENAI, ProviderProfile
+from langchain_imagegen.registry import GATEWAY_PROFILE, PROFILES, ImageModelProfile, OwnParam
 
 __all__ = [
     "COLUMNS",
     "capability_rows",
     "capability_table_markdown",
     "default_profiles",
+    "provider_table_markdown",
 ]
 
 COLUMNS: tuple[str, ...] = (
@@ -128,3 +130,51 @@ def capability_table_markdown(profiles: Iterable[ImageModelProfile] | None = Non
     ]
     lines += ["| " + " | ".join(_cell(row[c]) for c in COLUMNS) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def provider_table_markdown(provider: ProviderProfile) -> str:
+    """What the tool knows of ``provider``: where requests go, how they are written, and its
+    models' capability table with their own parameters (``models --provider``)."""
+    if provider is OPENAI:
+        return capability_table_markdown()
+    wire = provider.wire
+    writes = [f"`{old}` as `{new}`" for old, new in wire.renames]
+    if wire.split_size:
+        writes.append("`size` as `width` and `height`")
+    writes += [
+        f"`{field}` {old!r} as {new!r}" for field, pairs in wire.values for old, new in pairs
+    ]
+    writes += [f"always `{field}: {value}`" for field, value in wire.sends]
+    keys = ", ".join(provider.key_env) or _NONE
+    lines = [
+        f"# {provider.title} (provider={provider.name!r})",
+        "",
+        f"- endpoint: {provider.base_url or '(your server: give base_url)'}"
+        f"{provider.generations_path}",
+        f"- key: {keys}{'' if provider.key_required else ' (optional)'}",
+        f"- written: {'; '.join(writes) or 'as OpenAI'}",
+        f"- default model: {provider.default_model}; any other name: as {provider.fallback.name}",
+        f"- docs: {provider.docs or _NONE}",
+        "",
+        capability_table_markdown(provider.models or (provider.fallback,)),
+        "",
+        "Own parameters (set by the developer: image_params / --param):",
+        "",
+    ]
+    profiles = provider.models or (provider.fallback,)
+    lines += [
+        f"- {profile.name}: {', '.join(_param(p) for p in profile.own_params) or _NONE}"
+        for profile in profiles
+    ]
+    return "\n".join(lines)
+
+
+def _param(param: OwnParam) -> str:
+    if param.choices:
+        return f"{param.name} ({'|'.join(param.choices)})"
+    bounds = ""
+    if param.minimum is not None or param.maximum is not None:
+        low = "" if param.minimum is None else f"{param.minimum:g}"
+        high = "" if param.maximum is None else f"{param.maximum:g}"
+        bounds = f" {low}..{high}"
+    return f"{param.name} ({param.kind.__name__}{bounds})"

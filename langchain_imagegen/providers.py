@@ -198,7 +198,12 @@ XAI = ProviderProfile(
         ),
         # The legacy model takes no size or quality at all.
         dataclasses.replace(
-            _XAI_IMAGE, name="grok-2-image", family="grok-2-image", sizes=(), qualities=()
+            _XAI_IMAGE,
+            name="grok-2-image",
+            family="grok-2-image",
+            sizes=(),
+            qualities=(),
+            own_params=(),
         ),
     ),
     hosts=("api.x.ai",),

@@ -467,6 +467,11 @@ class BaseImageGenerationTool(BaseTool):
         """The image API the requests go to; each flavour says (OpenAI's format here)."""
         return OPENAI
 
+    @property
+    def provider_profile(self) -> ProviderProfile:
+        """The image API the requests go to (:mod:`langchain_imagegen.providers`)."""
+        return self._provider()
+
     def _endpoint(self) -> Endpoint:
         """Where requests go and how they authenticate; each flavour says."""
         msg = (
