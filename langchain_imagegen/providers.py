@@ -24,12 +24,13 @@ from typing import Any
 
 import httpx
 
+from langchain_imagegen import registry as registry_module
 from langchain_imagegen.registry import (
+    GATEWAY_PROFILE,
     ImageModelProfile,
     ModelRegistry,
     OwnParam,
     SizeRule,
-    default_registry,
     parse_wxh,
 )
 
@@ -116,14 +117,22 @@ class ProviderProfile:
     generations_path: str = "/images/generations"
     wire: WireFormat = WireFormat()
     docs: str = ""
-    registry: ModelRegistry = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    """The provider's models by name (snapshots and registered names included; an unknown
-    name gets :attr:`fallback`). Built from :attr:`models` unless given."""
+    uses_default_registry: bool = False
+    """``True`` for OpenAI: its models are the package's default registry (what
+    ``register_model`` and ``register_profile`` add to), looked up when a tool is built."""
+    _own_registry: ModelRegistry = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.registry is None:
-            registry = ModelRegistry(self.models, fallback=self.fallback)
-            object.__setattr__(self, "registry", registry)
+        registry = ModelRegistry(self.models, fallback=self.fallback)
+        object.__setattr__(self, "_own_registry", registry)
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The provider's models by name (snapshots and registered names included; an
+        unknown name gets :attr:`fallback`)."""
+        return (
+            registry_module.default_registry if self.uses_default_registry else self._own_registry
+        )
 
     def profile(self, model: str) -> ImageModelProfile:
         """The profile of ``model`` on this provider."""
@@ -141,12 +150,12 @@ OPENAI = ProviderProfile(
     name="openai",
     title="OpenAI (and gateways that speak its format)",
     base_url="https://api.openai.com/v1",
-    fallback=default_registry.fallback,
+    fallback=GATEWAY_PROFILE,
     default_model="gpt-image-2",
     hosts=("api.openai.com",),
     key_env=("OPENAI_API_KEY",),
     docs="https://platform.openai.com/docs/api-reference/images",
-    registry=default_registry,
+    uses_default_registry=True,
 )
 """OpenAI's own API; its models are the default registry's (``get_profile``)."""
 
