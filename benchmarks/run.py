@@ -592,9 +592,11 @@ THROUGHPUT_LATENCY_S = 0.02
 THROUGHPUT_RAW = ("httpx", "httpx2")
 """The raw clients (post + ``.json()``) the tool's CPU per call is compared with; ``httpx2``
 only when it is installed (langsmith brings it)."""
-THROUGHPUT_SIDES = ("tool", *THROUGHPUT_RAW, "openai")
+THROUGHPUT_SIDES = ("tool", "floor", *THROUGHPUT_RAW, "openai")
 THROUGHPUT_LABELS = {
     "tool": "the tool's `ainvoke(ToolCall)`",
+    "floor": "LangChain's floor (a `BaseTool` with the tool's args schema whose `_arun` is the "
+    "raw post, on the tool's transport) called the same way",
     "httpx": "raw `httpx.AsyncClient` post + `.json()`",
     "httpx2": "raw `httpx2.AsyncClient` post + `.json()`",
     "openai": "the openai SDK's `AsyncOpenAI().images.generate`",
@@ -625,6 +627,45 @@ def throughput_probe(side: str, base_url: str, body_json: str, calls: str, concu
                 check_message(await tool.ainvoke(call), int(body.get("n", 1)))
 
             close = tool.aclose
+        elif side == "floor":
+            import httpx
+            from langchain_core.tools import BaseTool
+
+            from langchain_imagegen.client import DEFAULT_LIMITS
+            from langchain_imagegen.tool import ImageGenerationTool
+            from langchain_imagegen.transport import pooled_async_transport
+
+            schema = ImageGenerationTool(
+                model=body["model"], api_key=API_KEY, base_url=base_url
+            ).args_schema
+            floor_client = httpx.AsyncClient(
+                headers={"Authorization": f"Bearer {API_KEY}"},
+                timeout=60,
+                limits=DEFAULT_LIMITS,
+                transport=pooled_async_transport(DEFAULT_LIMITS),
+            )
+            floor_url = f"{base_url}/images/generations"
+
+            class RawPostTool(BaseTool):
+                """LangChain's floor: a minimal BaseTool whose whole work is the raw post."""
+
+                name: str = "generate_image"
+                description: str = "raw post"
+
+                def _run(self, prompt: str, **kwargs: Any) -> Any:
+                    raise NotImplementedError
+
+                async def _arun(self, prompt: str, **kwargs: Any) -> Any:
+                    return (await floor_client.post(floor_url, json=body)).json()
+
+            floor = RawPostTool(args_schema=schema)
+            call = tool_call({k: v for k, v in body.items() if k != "model"})
+
+            async def one() -> None:
+                if '"data"' not in str((await floor.ainvoke(call)).content):
+                    raise RuntimeError("the floor tool got no images response")
+
+            close = floor_client.aclose
         elif side == "openai":
             from openai import AsyncOpenAI
 
@@ -719,7 +760,7 @@ def bench_throughput(quick: bool) -> list[Row]:
     sides = [
         side
         for side in THROUGHPUT_SIDES
-        if side in ("tool", "httpx") or importlib.util.find_spec(side) is not None
+        if side in ("tool", "floor", "httpx") or importlib.util.find_spec(side) is not None
     ]
     results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for index in range(rounds):
@@ -771,6 +812,17 @@ def bench_throughput(quick: bool) -> list[Row]:
             med(fastest, "cpu") * 1e3,
             "ms",
             1.2,
+        )
+    )
+    rows.append(
+        Row(
+            "context: client CPU per call, the tool vs LangChain's floor (what the package "
+            "adds to LangChain's own per-call work), same runs",
+            med("tool", "cpu") * 1e3,
+            med("floor", "cpu") * 1e3,
+            "ms",
+            "report only",
+            None,
         )
     )
     for side in sides:

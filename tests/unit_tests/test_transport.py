@@ -1,7 +1,8 @@
 """The async transport of the clients the package creates (langchain_imagegen/transport.py):
-httpx's ``AsyncHTTPTransport`` over httpcore2's pool. Failures must reach the caller as the
-httpx exceptions httpx's own transport raises, connections must be reused, and the package
-must use it for the clients it creates only (an injected client is the caller's)."""
+httpx's ``AsyncHTTPTransport`` over aiohttp's or httpcore2's pool. Failures must reach the
+caller as the httpx exceptions httpx's own transport raises, connections must be reused, and
+the package must use it for the clients it creates only (an injected client is the caller's).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +14,26 @@ import pytest
 
 from langchain_imagegen.client import DEFAULT_LIMITS
 from langchain_imagegen.tool import ImageGenerationTool
-from langchain_imagegen.transport import PooledAsyncTransport, pooled_async_transport
+from langchain_imagegen.transport import (
+    POOL_ENV,
+    AiohttpAsyncTransport,
+    PooledAsyncTransport,
+    pooled_async_transport,
+)
 from tests.emulator import DEFAULT_API_KEY, Emulator, Fault
 
-pytest.importorskip("httpcore2")  # Python 3.11+: without it the clients keep httpx's transport
-
 pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+
+TRANSPORTS = {"aiohttp": AiohttpAsyncTransport, "httpcore2": PooledAsyncTransport}
+
+
+@pytest.fixture(params=sorted(TRANSPORTS))
+def pool(request: pytest.FixtureRequest) -> str:
+    """Each pool, where it is installed (httpcore2 needs Python 3.11+)."""
+    name: str = request.param
+    pytest.importorskip(name)
+    return name
+
 
 BODY = {"model": "dall-e-2", "prompt": "a lighthouse", "size": "256x256"}
 
@@ -29,31 +44,43 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-def _client(**kwargs: object) -> httpx.AsyncClient:
+def _client(pool: str, **kwargs: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=PooledAsyncTransport(limits=DEFAULT_LIMITS),
+        transport=TRANSPORTS[pool](limits=DEFAULT_LIMITS),
         headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
         **kwargs,  # type: ignore[arg-type]
     )
 
 
-def test_the_transport_is_httpx_own_so_its_stubs_apply() -> None:
+def test_the_transport_is_httpx_own_so_its_stubs_apply(pool: str) -> None:
     """vcrpy (cassette replay) stubs ``AsyncHTTPTransport.handle_async_request``: the pooled
-    transport must send through that very method, not an override of its own."""
-    transport = pooled_async_transport(DEFAULT_LIMITS)
+    transports must send through that very method, not an override of their own."""
+    transport = TRANSPORTS[pool](limits=DEFAULT_LIMITS)
     assert isinstance(transport, httpx.AsyncHTTPTransport)
-    assert "handle_async_request" not in vars(PooledAsyncTransport)
+    assert "handle_async_request" not in vars(type(transport))
 
 
-async def test_concurrent_requests_succeed_and_reuse_connections(emulator: Emulator) -> None:
+def test_the_environment_picks_the_pool(monkeypatch: pytest.MonkeyPatch, pool: str) -> None:
+    monkeypatch.setenv(POOL_ENV, pool)
+    assert type(pooled_async_transport(DEFAULT_LIMITS)) is TRANSPORTS[pool]
+    monkeypatch.setenv(POOL_ENV, "httpx")
+    assert pooled_async_transport(DEFAULT_LIMITS) is None
+    monkeypatch.setenv(POOL_ENV, "urllib3")
+    with pytest.raises(ValueError, match="aiohttp, httpcore2, httpx"):
+        pooled_async_transport(DEFAULT_LIMITS)
+
+
+async def test_concurrent_requests_succeed_and_reuse_connections(
+    emulator: Emulator, pool: str
+) -> None:
     """30 callers, each sending 4 requests one after another: more connections open than
     ``max_keepalive_connections`` (20). httpcore 1.0's pool then closes every connection a
     response frees (it compares the limit with all connections, not the idle ones): about
-    110 of 120 requests opened a connection of their own. httpcore2's keeps them."""
+    110 of 120 requests opened a connection of their own. These pools keep them."""
     emulator.latency_s = 0.02
     url = f"{emulator.base_url}/images/generations"
     statuses: list[int] = []
-    async with _client(timeout=30) as client:
+    async with _client(pool, timeout=30) as client:
 
         async def caller() -> None:
             for _ in range(4):
@@ -68,37 +95,40 @@ async def test_concurrent_requests_succeed_and_reuse_connections(emulator: Emula
     assert stats.connections_accepted <= 45
 
 
-async def test_a_read_timeout_is_httpx_read_timeout(emulator: Emulator) -> None:
+async def test_a_read_timeout_is_httpx_read_timeout(emulator: Emulator, pool: str) -> None:
     emulator.push_fault(Fault.read_timeout(seconds=2.0))
-    async with _client(timeout=httpx.Timeout(5.0, read=0.2)) as client:
+    async with _client(pool, timeout=httpx.Timeout(5.0, read=0.2)) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.post(f"{emulator.base_url}/images/generations", json=BODY)
 
 
-async def test_a_dropped_connection_is_httpx_remote_protocol_error(emulator: Emulator) -> None:
+async def test_a_dropped_connection_is_httpx_remote_protocol_error(
+    emulator: Emulator, pool: str
+) -> None:
     emulator.push_fault(Fault.connection_close())
-    async with _client(timeout=5) as client:
+    async with _client(pool, timeout=5) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.post(f"{emulator.base_url}/images/generations", json=BODY)
 
 
-async def test_a_refused_connection_is_httpx_connect_error(emulator: Emulator) -> None:
+async def test_a_refused_connection_is_httpx_connect_error(emulator: Emulator, pool: str) -> None:
     closed = emulator.base_url
     emulator.stop()
-    async with _client(timeout=5) as client:
+    async with _client(pool, timeout=5) as client:
         with pytest.raises(httpx.ConnectError):
             await client.post(f"{closed}/images/generations", json=BODY)
 
 
 async def test_the_tool_creates_its_client_on_it_and_keeps_an_injected_one(
-    emulator: Emulator,
+    emulator: Emulator, pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(POOL_ENV, pool)
     tool = ImageGenerationTool(
         model="dall-e-2", api_key=DEFAULT_API_KEY, base_url=emulator.base_url
     )
     assert tool._client is not None
     client = await tool._client._async_client()
-    assert isinstance(client._transport, PooledAsyncTransport)
+    assert type(client._transport) is TRANSPORTS[pool]
     await tool.aclose()
 
     mine = httpx.AsyncClient()
@@ -110,5 +140,5 @@ async def test_the_tool_creates_its_client_on_it_and_keeps_an_injected_one(
     )
     assert injected._client is not None
     assert await injected._client._async_client() is mine
-    assert not isinstance(mine._transport, PooledAsyncTransport)
+    assert type(mine._transport) is httpx.AsyncHTTPTransport
     await mine.aclose()
