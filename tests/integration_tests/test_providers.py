@@ -432,7 +432,7 @@ def test_b64_json_set_by_the_developer_is_spelled_the_providers_way(
 # ============================================================================================
 
 # provider -> (developer's image_params, as the provider receives them)
-OWN = {
+OWN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "xai": ({"resolution": "1k"}, {"resolution": "1k"}),
     "together": ({"seed": "42", "steps": 80, "negative_prompt": "text"},
                  {"seed": 42, "steps": 50, "negative_prompt": "text"}),
@@ -444,7 +444,7 @@ OWN = {
                     {"num_inference_steps": 8, "guidance_scale": 7.5, "seed": 3}),
 }  # fmt: skip
 # What an LLM might propose instead (never sent).
-PROPOSED = {
+PROPOSED: dict[str, dict[str, Any]] = {
     "xai": {},  # resolution is refused in the unit tests (xfail: the LLM can set it today)
     "together": {"seed": 1, "steps": 2, "negative_prompt": "no", "disable_safety_checker": True},
     "openrouter": {"image_size": "4K", "seed": 1},

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from langchain_core.messages import ToolCall, ToolMessage
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from langchain_imagegen import ImageGenerationTool
 from langchain_imagegen.coercion import Adjustment
@@ -106,6 +106,14 @@ class Written:
         found = [a for a in self.adjustments if a.field == field_name]
         assert len(found) <= 1, found
         return found[0] if found else None
+
+
+def schema_of(tool: ImageGenerationTool) -> dict[str, Any]:
+    """The JSON schema of the arguments the LLM is offered."""
+    schema = tool.tool_call_schema
+    assert isinstance(schema, type)
+    assert issubclass(schema, BaseModel)
+    return schema.model_json_schema()
 
 
 def written(tool: ImageGenerationTool, args: Mapping[str, Any]) -> Written:
@@ -583,7 +591,7 @@ def test_extra_body_is_still_sent_as_given(tmp_path: Path) -> None:
 @pytest.mark.parametrize("provider", [p.name for p in PROVIDERS if p.name != "openai"])
 def test_own_params_are_not_in_the_llms_schema(provider: str, tmp_path: Path) -> None:
     tool = make_tool(provider, tmp_path)
-    schema = tool.tool_call_schema.model_json_schema()
+    schema = schema_of(tool)
     properties = set(schema["properties"])
     own = {param.name for param in tool.profile.own_params}
     assert not own & properties, own & properties
@@ -595,7 +603,7 @@ def test_own_params_are_not_in_the_llms_schema(provider: str, tmp_path: Path) ->
 @pytest.mark.parametrize("provider", ["xai", "openrouter"])
 def test_a_ratio_only_providers_schema_offers_ratios(provider: str, tmp_path: Path) -> None:
     tool = make_tool(provider, tmp_path)
-    size = tool.tool_call_schema.model_json_schema()["properties"]["size"]
+    size = schema_of(tool)["properties"]["size"]
     (choice,) = [option for option in size["anyOf"] if option.get("type") == "string"]
     assert choice["enum"] == list(tool.profile.sizes)
     assert "16:9" in choice["enum"]
@@ -604,9 +612,7 @@ def test_a_ratio_only_providers_schema_offers_ratios(provider: str, tmp_path: Pa
 
 
 def test_a_grid_providers_schema_offers_widthxheight(tmp_path: Path) -> None:
-    size = make_tool("together", tmp_path).tool_call_schema.model_json_schema()["properties"][
-        "size"
-    ]
+    size = schema_of(make_tool("together", tmp_path))["properties"]["size"]
     (choice,) = [option for option in size["anyOf"] if option.get("type") == "string"]
     assert "pattern" in choice
     assert "multiples of 8" in size["description"]
@@ -723,7 +729,7 @@ def test_an_unknown_provider_name_lists_the_known_ones(tmp_path: Path) -> None:
 
 def test_a_provider_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="provider's name or a ProviderProfile, not int"):
-        ImageGenerationTool(provider=5, api_key="k", output_dir=str(tmp_path))  # type: ignore[arg-type]
+        ImageGenerationTool(provider=5, api_key="k", output_dir=str(tmp_path))
 
 
 @pytest.mark.parametrize(
