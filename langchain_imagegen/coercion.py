@@ -340,6 +340,12 @@ class _Coercer:
         :meth:`ImageModelProfile.llm_fields`) and the developer did not fix (a key the
         developer set to ``None`` is fixed too: it is hidden from the schema and not sent);
         size hints count as ``size``."""
+        if self.profile.own_param(key) is not None:  # xAI's resolution is not a size hint
+            return (
+                f"{key} is set by the developer"
+                if key in developer
+                else (f"only the developer sets {key}")
+            )
         target = "size" if key in _SIZE_HINT_KEYS else key
         if key == "model" or key in _STREAM_FIELDS:
             return None  # never sent from a proposal; their handlers say why
@@ -350,7 +356,7 @@ class _Coercer:
             return None
         if (why := self.unsupported(target)) is not None:
             return why if target == key else f"not a parameter of the Images API; {why}"
-        if key in DEVELOPER_FIELDS or self.profile.own_param(key) is not None:
+        if key in DEVELOPER_FIELDS:
             return f"only the developer sets {key}"
         return None  # not an API parameter: dropped as such
 

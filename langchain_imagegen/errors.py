@@ -318,6 +318,9 @@ _POLICY_CODES = frozenset(
         "image_content_policy_violation",
     }
 )
+# Google answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+_AUTH_CODES = frozenset({"invalid_api_key", "unauthenticated", "api_key_invalid"})
+_RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "resource_exhausted"})
 _BILLING_CODES = frozenset(
     {"billing_hard_limit_reached", "insufficient_quota", "billing_not_active"}
 )
@@ -330,9 +333,12 @@ def _text(value: Any) -> str | None:
 
 def _error_object(payload: Any) -> Mapping[str, Any] | None:
     """The error object of a body, in any of the shapes servers send (docs/providers.md):
-    enveloped (``{"error": {...}}``), bare (``{"message": ...}``), a plain string under
+    enveloped (``{"error": {...}}``, also inside a one-item list as Google sends it), bare
+    (``{"message": ...}``, also with ``data: null`` as SiliconFlow sends it), a plain string under
     ``error`` (with a top-level ``code``, as xAI sends), or FastAPI's ``{"detail": ...}`` (a
     string, an object with an ``error`` or a ``message``, or a list of validation errors)."""
+    if isinstance(payload, list) and payload:
+        return _error_object(payload[0])  # Google's compatibility layer: [{"error": {...}}]
     if not isinstance(payload, Mapping):
         return None
     inner = payload.get("error")
@@ -340,8 +346,8 @@ def _error_object(payload: Any) -> Mapping[str, Any] | None:
         return inner
     if isinstance(inner, str):
         return {"message": inner, "code": payload.get("code")}
-    if "message" in payload and "data" not in payload:
-        return payload
+    if "message" in payload and not isinstance(payload.get("data"), list):
+        return payload  # bare, or SiliconFlow's {code, message, data: null}
     detail = payload.get("detail")
     if isinstance(detail, str):
         return {"message": detail}
@@ -370,15 +376,41 @@ def _policy_stage(error: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _is_policy(error: Mapping[str, Any], message: str) -> bool:
-    codes = [error.get("code"), error.get("type")]
+# How other providers word a moderation block (docs/providers.md): xAI "rejected by content
+# moderation", Together "NSFW content detected", DeepInfra and vLLM-Omni "safety checker",
+# SiliconFlow "sensitive content", OpenRouter "flagged by moderation".
+_POLICY_PHRASES = (
+    "safety system",
+    "content filter",
+    "content moderation",
+    "nsfw",
+    "safety checker",
+    "sensitive content",
+    "flagged by moderation",
+)
+
+
+def _codes(error: Mapping[str, Any]) -> list[str]:
+    """Every code-like string of an error object, lower case: OpenAI's ``code`` and
+    ``type``, Azure's inner error code, Google's ``status`` and its details' ``reason``."""
+    found = [error.get("code"), error.get("type"), error.get("status")]
     inner = error.get("inner_error") or error.get("innererror")
     if isinstance(inner, Mapping):
-        codes.append(inner.get("code"))
-    if any(isinstance(c, str) and c.lower() in _POLICY_CODES for c in codes):
+        found.append(inner.get("code"))
+    details = error.get("details")
+    if isinstance(details, list):
+        found += [item.get("reason") for item in details if isinstance(item, Mapping)]
+    return [code.lower() for code in found if isinstance(code, str)]
+
+
+def _is_policy(error: Mapping[str, Any], message: str) -> bool:
+    if _POLICY_CODES.intersection(_codes(error)):
         return True
+    metadata = error.get("metadata")
+    if isinstance(metadata, Mapping) and metadata.get("reasons"):
+        return True  # OpenRouter's moderation: the reasons the input was flagged
     lowered = message.lower()
-    return "safety system" in lowered or "content filter" in lowered
+    return any(phrase in lowered for phrase in _POLICY_PHRASES)
 
 
 def error_from_body(
@@ -405,18 +437,18 @@ def error_from_body(
         "request_id": request_id,
         "body": payload,
     }
-    lowered_code = (code or "").lower()
+    codes = set(_codes(error))
     if error and _is_policy(error, message):
         return ContentPolicyError(message, stage=_policy_stage(error), **fields)
-    if lowered_code in _BILLING_CODES:
+    if codes & _BILLING_CODES:
         return BillingError(message, **fields)
-    if lowered_code == "model_not_found" or status == 404:
+    if "model_not_found" in codes or status == 404:
         return ModelNotFoundError(message, **fields)
-    if status == 401 or lowered_code == "invalid_api_key":
+    if status == 401 or codes & _AUTH_CODES:
         return AuthenticationError(message, **fields)
     if status == 403:
         return PermissionDeniedError(message, **fields)
-    if status == 429 or lowered_code == "rate_limit_exceeded":
+    if status == 429 or codes & _RATE_LIMIT_CODES:
         return RateLimitError(message, **fields)
     if status is not None and (status >= 500 or status in (408, 409)):
         return InternalServerError(message, **fields)

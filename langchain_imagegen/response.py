@@ -101,6 +101,15 @@ def parse_images_response(
         payload = json.loads(content)
     except ValueError:
         raise malformed(f"the body is not JSON: {_snippet(content)}") from None
+    if (
+        isinstance(payload, list)
+        and payload
+        and isinstance(payload[0], dict)
+        and ("error" in payload[0])
+    ):
+        # Google's compatibility layer reports errors as a list, also with a 2xx status.
+        raw = content[: _SNIPPET * 4].decode("utf-8", errors="replace")
+        raise error_from_body(status, payload, request_id=request_id, raw_text=raw)
     if not isinstance(payload, dict):
         raise malformed(f"the body is a JSON {type(payload).__name__}, not an object")
 
@@ -118,6 +127,13 @@ def parse_images_response(
         keys = ", ".join(sorted(str(k) for k in payload)[:10]) or "none"
         raise malformed(
             f"the body has no `data` (or `images`) list of images (top-level keys: {keys})"
+        )
+    if not data and _str(payload.get("block_reason")):
+        # xAI: nothing generated, and why (its moderation).
+        raise ContentPolicyError(
+            f"the provider's moderation blocked the request: {payload['block_reason']}",
+            status_code=status,
+            request_id=request_id,
         )
     if not data:
         raise malformed("it returned no images (`data` is empty)")

@@ -766,6 +766,19 @@ class BaseImageGenerationTool(BaseTool):
         return ToolOutput(await asyncio.to_thread(self._content, result), result)  # reads files
 
 
+def _inferred_provider_model(data: dict[str, Any]) -> dict[str, Any]:
+    """Where ``base_url`` (or ``OPENAI_BASE_URL``) names a known provider's host and no model
+    is given: that provider's default model, not OpenAI's."""
+    if {"model", "model_name"} & data.keys():
+        return data
+    base_url = data.get("base_url") or data.get("openai_api_base")
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
+    if not isinstance(base_url, str):
+        return data
+    provider = provider_for_url(base_url)
+    return data if provider is OPENAI else {**data, "model": provider.default_model}
+
+
 ApiKeyField = Annotated[
     SecretStr | Callable[[], str] | Callable[[], Awaitable[str]] | None, _CallableJson
 ]
@@ -841,8 +854,10 @@ class ImageGenerationTool(BaseImageGenerationTool):
     @classmethod
     def _provider_defaults(cls, data: Any) -> Any:
         """A named provider's model and base URL, where the caller gave none."""
-        if not isinstance(data, dict) or data.get("provider") is None:
+        if not isinstance(data, dict):
             return data
+        if data.get("provider") is None:
+            return _inferred_provider_model(data)
         given = data["provider"]
         if not isinstance(given, str | ProviderProfile):
             kind = type(given).__name__

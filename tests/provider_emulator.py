@@ -797,7 +797,18 @@ def _gemini_unauthorized(key_sent: bool) -> tuple[int, Json]:
     """Google answers a wrong key with 400 ``API_KEY_INVALID`` and no key with 401 (wording as
     Google's APIs send it; not seen on this route)."""
     if key_sent:
-        return 400, _gemini_error(400, "API key not valid. Please pass a valid API key.", None)
+        # Google's body for a wrong key, as widely reported from its live APIs: 400
+        # INVALID_ARGUMENT with an ErrorInfo whose reason is API_KEY_INVALID.
+        body = _gemini_error(400, "API key not valid. Please pass a valid API key.", None)
+        body[0]["error"]["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ]
+        return 400, body
     message = (
         "Method doesn't allow unregistered callers (callers without established identity). "
         "Please use API Key or other form of API consumer identity to call this API."

@@ -252,16 +252,6 @@ async def test_counts_above_the_limit_fan_out(provider: str, connect: Connect) -
 # Every error body ends as an error ToolMessage the agent can act on
 # ============================================================================================
 
-GEMINI_LIST = "package bug: errors._error_object does not read Gemini's list-shaped body"
-SILICONFLOW_DATA = (
-    "package bug: errors._error_object skips {code, message, data: null} (SiliconFlow's "
-    "error shape) because of its 'data' key"
-)
-BROKEN = {
-    "gemini": GEMINI_LIST,
-    "siliconflow": SILICONFLOW_DATA,
-}
-
 
 def _error_rows() -> list[Any]:
     rows: list[Any] = []
@@ -276,11 +266,7 @@ def _error_rows() -> list[Any]:
             ("provider_error:in_200", MalformedResponseError, "The server had an error"),
         ]
         for marker, kind, words in cases:
-            broken = BROKEN.get(name)
-            if name == "gemini" and marker == "provider_error:object":
-                broken = None  # the one Gemini shape that is an object
-            marks = [pytest.mark.xfail(strict=True, reason=broken)] if broken else []
-            rows.append(pytest.param(name, marker, kind, words, id=f"{name}-{marker}", marks=marks))
+            rows.append(pytest.param(name, marker, kind, words, id=f"{name}-{marker}"))
     return rows
 
 
@@ -314,20 +300,17 @@ def test_moderation_blocks_reach_the_agent(
     assert words in content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "package gap: only OpenAI/Azure moderation codes and wording are read as a content "
-        "policy refusal; these providers' blocks reach the agent as 'change the arguments'"
-    ),
-)
 @pytest.mark.parametrize(
     ("provider", "marker"),
     [
         ("xai", "content_policy"),
         ("xai", "content_policy:block_reason"),
+        ("xai", "content_policy:respect_moderation"),
         ("together", "content_policy"),
+        ("deepinfra", "content_policy"),
         ("openrouter", "content_policy"),
+        ("vllm-omni", "content_policy"),
+        ("siliconflow", "content_policy"),
     ],
 )
 def test_provider_moderation_tells_the_agent_to_rephrase(
@@ -338,7 +321,9 @@ def test_provider_moderation_tells_the_agent_to_rephrase(
     assert ContentPolicyError.hint[1:] in content
 
 
-@pytest.mark.parametrize("provider", ["xai", "together", "openrouter", "vllm-omni", "localai"])
+@pytest.mark.parametrize(
+    "provider", ["xai", "together", "openrouter", "vllm-omni", "localai", "gemini", "siliconflow"]
+)
 def test_a_wrong_key_is_an_authentication_error(provider: str, connect: Connect) -> None:
     _, tool = connect(provider, api_key="wrong-key-0123456789")
     content = failed(invoke(tool, {"prompt": "a fox"}), provider)
@@ -445,7 +430,7 @@ OWN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }  # fmt: skip
 # What an LLM might propose instead (never sent).
 PROPOSED: dict[str, dict[str, Any]] = {
-    "xai": {},  # resolution is refused in the unit tests (xfail: the LLM can set it today)
+    "xai": {"resolution": "2k"},
     "together": {"seed": 1, "steps": 2, "negative_prompt": "no", "disable_safety_checker": True},
     "openrouter": {"image_size": "4K", "seed": 1},
     "vllm-omni": {"num_inference_steps": 200, "true_cfg_scale": 4},

@@ -542,14 +542,6 @@ def test_own_params_proposed_by_the_llm_are_refused(
         assert change.reason == f"only the developer sets {key}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "package bug: 'resolution' is both a size-hint key (coercion._SIZE_HINT_KEYS) and "
-        "xAI's own parameter, so refusal() treats it as 'size' and lets the LLM set it; "
-        "grok-imagine-image-pro then gets resolution=2k (the dearer output) with no adjustment"
-    ),
-)
 @pytest.mark.parametrize("model", ["grok-imagine-image", "grok-imagine-image-pro"])
 def test_xai_resolution_proposed_by_the_llm_is_refused(model: str, tmp_path: Path) -> None:
     proposed = "2k" if model.endswith("pro") else "1k"
@@ -700,14 +692,6 @@ def test_a_named_provider_keeps_the_callers_model_and_url(tmp_path: Path) -> Non
     assert tool._provider().name == "xai"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "package bug: a provider inferred from base_url's host does not set its default "
-        "model (_provider_defaults only runs for provider=), so ImageGenerationTool("
-        "base_url='https://api.x.ai/v1') sends model 'gpt-image-2' to xAI"
-    ),
-)
 @pytest.mark.parametrize(("base_url", "name"), HOSTS[:9])
 def test_a_provider_inferred_from_base_url_gets_its_default_model(
     base_url: str, name: str, tmp_path: Path
@@ -928,32 +912,10 @@ ERROR_ROWS += [
     ("xai", "content_policy:respect_moderation", ContentPolicyError, "moderation blocked"),
     ("localai", "content_policy", InternalServerError, "backend refused the prompt"),
 ]
-# Bodies the package does not read yet (see the xfail reasons).
-GEMINI_LIST = "package bug: errors._error_object does not read Gemini's list-shaped body"
-SILICONFLOW_DATA = (
-    "package bug: errors._error_object skips {code, message, data: null} because of the "
-    "'data' key (SiliconFlow's error shape)"
-)
-KNOWN_BROKEN = {
-    ("gemini", "provider_error:default"): GEMINI_LIST,
-    ("gemini", "provider_error:list"): GEMINI_LIST,
-    ("gemini", "rate_limit:3"): GEMINI_LIST,
-    ("gemini", "server_error"): GEMINI_LIST,
-    ("gemini", "provider_error:in_200"): GEMINI_LIST + " (nor a list with HTTP 200)",
-    ("siliconflow", "provider_error:default"): SILICONFLOW_DATA,
-    ("siliconflow", "rate_limit:3"): SILICONFLOW_DATA,
-    ("siliconflow", "server_error"): SILICONFLOW_DATA,
-    ("siliconflow", "provider_error:in_200"): SILICONFLOW_DATA,
-}
 
 
 def _error_params() -> list[Any]:
-    params = []
-    for row in ERROR_ROWS:
-        reason = KNOWN_BROKEN.get((row[0], row[1]))
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        params.append(pytest.param(*row, id=f"{row[0]}-{row[1]}", marks=marks))
-    return params
+    return [pytest.param(*row, id=f"{row[0]}-{row[1]}") for row in ERROR_ROWS]
 
 
 @pytest.mark.parametrize(("provider", "marker", "kind", "words"), _error_params())
@@ -981,13 +943,6 @@ POLICY_ROWS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "package gap: errors._is_policy only knows OpenAI/Azure codes and the words 'safety "
-        "system'/'content filter'; xAI's block_reason (200, empty data) is read as 'no images'"
-    ),
-)
 @pytest.mark.parametrize(("provider", "marker", "words"), POLICY_ROWS)
 def test_provider_moderation_blocks_are_content_policy_errors(
     provider: str, marker: str, words: str
@@ -1002,10 +957,6 @@ def test_provider_moderation_blocks_are_at_least_readable(
     provider: str, marker: str, words: str
 ) -> None:
     error = provider_error(provider, f"a cat [[fault:{marker}]]")
-    if provider == "siliconflow":
-        pytest.xfail(SILICONFLOW_DATA)
-    if marker.endswith("block_reason"):
-        pytest.xfail("package gap: xAI's block_reason is not read (only 'data is empty')")
     assert words in str(error)
 
 
@@ -1018,21 +969,8 @@ def test_provider_moderation_blocks_are_at_least_readable(
         ("openrouter", 401, "User not found"),
         ("vllm-omni", 401, "Unauthorized"),
         ("localai", 401, "An authentication key is required"),
-        pytest.param(
-            "siliconflow",
-            401,
-            "Invalid token",
-            marks=pytest.mark.xfail(strict=True, reason=SILICONFLOW_DATA),
-        ),
-        pytest.param(
-            "gemini",
-            400,
-            "API key not valid",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=GEMINI_LIST + "; Google answers a wrong key 400 API_KEY_INVALID",
-            ),
-        ),
+        ("siliconflow", 401, "Invalid token"),
+        ("gemini", 400, "API key not valid"),
     ],
 )
 def test_a_wrong_key_is_an_authentication_error(provider: str, status: int, words: str) -> None:
