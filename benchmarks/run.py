@@ -15,6 +15,9 @@ Method (also written to docs/performance.md):
   batch by batch. Both sides reuse one client (connection pool, keep-alive) across calls.
 * The per-call target is relative to LangChain's floor: a minimal BaseTool with the tool's
   args schema whose ``_run`` is the raw post. The ratios to raw httpx are reported.
+* Throughput: N async calls at concurrency C against the emulator at latency L (1,000 / 100
+  / 20 ms), each client in a fresh process per measurement: calls per second, the client
+  process's CPU time per call, and the most requests the emulator handled at once.
 * Memory is measured in a fresh subprocess per measurement: tracemalloc peak above the
   traced memory just before the call (after a warm-up call), and peak RSS (VmHWM, without a
   warm-up) above the RSS just before the call.
@@ -110,6 +113,21 @@ Method:
   both) whose `_run` is just that raw post, called the same way, on the same emulator, in the
   same run. The same floor without an args schema (LangChain then skips argument parsing) and
   the raw post itself are reported for context, not targeted.
+- Throughput (many agents in one process): 1,000 async calls, 100 at a time (100 workers, each
+  awaiting one call after another), against an emulator answering after 20 ms, in a fresh
+  client process per measurement (and a fresh emulator process), after one warm-up call;
+  three rounds, the order of the clients rotating from round to round, medians reported.
+  Calls per second is calls over wall time; client CPU per call is the client process's CPU
+  time (`time.process_time`, all its threads) over calls; requests in flight is the most the
+  emulator was handling at once (read, not yet answered). Measured for the tool's
+  `ainvoke(ToolCall)`, LangChain's floor (as above, its `_arun` posting on the tool's
+  transport), raw `httpx.AsyncClient` and, when installed, raw `httpx2.AsyncClient` (both
+  post + `.json()`, default limits), raw `aiohttp`, the openai SDK's
+  `AsyncOpenAI().images.generate` (`max_retries=0`), and the tool with
+  `LANGCHAIN_IMAGEGEN_HTTP_POOL=aiohttp`. The CPU target is relative to the raw httpx client
+  that used least (httpx or httpx2), as the issue set it; raw aiohttp is reported, not
+  targeted. `IMAGEGEN_BENCH_PROFILE=DIR` runs each client's timed calls under cProfile and
+  writes `DIR/<client>.pstats` (its figures are then not comparable).
 - Memory is measured in a fresh subprocess per measurement: the tracemalloc peak above what was
   traced just before the call (after a warm-up call), and the peak RSS (`VmHWM`, reset through
   `/proc/self/clear_refs`, no warm-up) above the RSS just before the call.
@@ -592,13 +610,22 @@ THROUGHPUT_LATENCY_S = 0.02
 THROUGHPUT_RAW = ("httpx", "httpx2")
 """The raw clients (post + ``.json()``) the tool's CPU per call is compared with; ``httpx2``
 only when it is installed (langsmith brings it)."""
-THROUGHPUT_SIDES = ("tool", "floor", *THROUGHPUT_RAW, "openai")
+THROUGHPUT_SIDES = ("tool", "tool-aiohttp", "floor", *THROUGHPUT_RAW, "aiohttp", "openai")
+THROUGHPUT_OPTIONAL = {
+    "tool-aiohttp": "aiohttp",
+    "httpx2": "httpx2",
+    "aiohttp": "aiohttp",
+    "openai": "openai",
+}
+"""Sides measured only when the module they need is installed."""
 THROUGHPUT_LABELS = {
     "tool": "the tool's `ainvoke(ToolCall)`",
+    "tool-aiohttp": "the tool's `ainvoke(ToolCall)` with `LANGCHAIN_IMAGEGEN_HTTP_POOL=aiohttp`",
     "floor": "LangChain's floor (a `BaseTool` with the tool's args schema whose `_arun` is the "
     "raw post, on the tool's transport) called the same way",
     "httpx": "raw `httpx.AsyncClient` post + `.json()`",
     "httpx2": "raw `httpx2.AsyncClient` post + `.json()`",
+    "aiohttp": "raw `aiohttp.ClientSession` post + `.json()` (no httpx at all)",
     "openai": "the openai SDK's `AsyncOpenAI().images.generate`",
 }
 PROFILE_ENV = "IMAGEGEN_BENCH_PROFILE"
@@ -617,8 +644,12 @@ def throughput_probe(side: str, base_url: str, body_json: str, calls: str, concu
     async def run() -> tuple[float, float]:
         one: Callable[[], Awaitable[Any]]
         close: Callable[[], Awaitable[Any]]
-        if side == "tool":
+        if side in ("tool", "tool-aiohttp"):
             from langchain_imagegen.tool import ImageGenerationTool
+            from langchain_imagegen.transport import POOL_ENV
+
+            if side == "tool-aiohttp":
+                os.environ[POOL_ENV] = "aiohttp"
 
             tool = ImageGenerationTool(model=body["model"], api_key=API_KEY, base_url=base_url)
             call = tool_call({k: v for k, v in body.items() if k != "model"})
@@ -666,6 +697,21 @@ def throughput_probe(side: str, base_url: str, body_json: str, calls: str, concu
                     raise RuntimeError("the floor tool got no images response")
 
             close = floor_client.aclose
+        elif side == "aiohttp":
+            import aiohttp
+
+            session = aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {API_KEY}"},
+                connector=aiohttp.TCPConnector(limit=256),
+            )
+            aiohttp_url = f"{base_url}/images/generations"
+
+            async def one() -> None:
+                async with session.post(aiohttp_url, json=body) as response:
+                    if not (await response.json())["data"]:
+                        raise RuntimeError("aiohttp got no image")
+
+            close = session.close
         elif side == "openai":
             from openai import AsyncOpenAI
 
@@ -760,7 +806,8 @@ def bench_throughput(quick: bool) -> list[Row]:
     sides = [
         side
         for side in THROUGHPUT_SIDES
-        if side in ("tool", "floor", "httpx") or importlib.util.find_spec(side) is not None
+        if side not in THROUGHPUT_OPTIONAL
+        or importlib.util.find_spec(THROUGHPUT_OPTIONAL[side]) is not None
     ]
     results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for index in range(rounds):
