@@ -179,6 +179,7 @@ class ImageModelProfile:
     max_prompt_chars: int = 32_000
     response_formats: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ()
+    """The ``output_format`` values it takes, its default first."""
     supports_output_compression: bool = False
     backgrounds: tuple[str, ...] = ()
     moderations: tuple[str, ...] = ()

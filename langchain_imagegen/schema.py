@@ -154,7 +154,8 @@ def _background(profile: ImageModelProfile, max_images: int) -> _FieldDefinition
 def _output_format(profile: ImageModelProfile, max_images: int) -> _FieldDefinition:
     return (
         _enum(profile.output_formats),
-        Field(default=None, description="Image file format. Default png."),
+        # The first format a profile lists is the one the model makes by default.
+        Field(default=None, description=f"Image file format. Default {profile.output_formats[0]}."),
     )
 
 
