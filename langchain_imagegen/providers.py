@@ -138,11 +138,6 @@ class ProviderProfile:
         """The profile of ``model`` on this provider."""
         return self.registry.get(model)
 
-    def with_models(self, *models: ImageModelProfile) -> ProviderProfile:
-        """This provider with more (or replaced) model profiles."""
-        kept = [m for m in self.models if m.name not in {n.name for n in models}]
-        return dataclasses.replace(self, models=(*kept, *models))
-
 
 # --- OpenAI and Azure: the format everything else is written from ---------------------------
 
