@@ -312,20 +312,24 @@ class _AiohttpBody:
 
 def _from_aiohttp(exc: Exception, aiohttp: ModuleType) -> Exception:
     """httpcore's exception for an aiohttp one (the one httpx's own pool would raise)."""
-    kinds: tuple[tuple[type[Exception], type[Exception]], ...] = (
-        (aiohttp.ConnectionTimeoutError, httpcore.ConnectTimeout),
-        (aiohttp.ServerTimeoutError, httpcore.ReadTimeout),
-        (aiohttp.ClientConnectorError, httpcore.ConnectError),
-        (aiohttp.ServerDisconnectedError, httpcore.RemoteProtocolError),
-        (aiohttp.ClientPayloadError, httpcore.RemoteProtocolError),
-        (aiohttp.ClientResponseError, httpcore.RemoteProtocolError),
-        (aiohttp.InvalidURL, httpcore.UnsupportedProtocol),
-        (aiohttp.ClientOSError, httpcore.ReadError),
-    )
-    for theirs, ours in kinds:
-        if isinstance(exc, theirs):
+    for theirs, ours in _AIOHTTP_ERRORS:
+        kind = getattr(aiohttp, theirs, None)  # ConnectionTimeoutError: aiohttp 3.10+
+        if kind is not None and isinstance(exc, kind):
             return ours(str(exc) or type(exc).__name__)
     return httpcore.NetworkError(str(exc) or type(exc).__name__)
+
+
+#: aiohttp's exceptions, most specific first, and httpcore's for each.
+_AIOHTTP_ERRORS: tuple[tuple[str, type[Exception]], ...] = (
+    ("ConnectionTimeoutError", httpcore.ConnectTimeout),
+    ("ServerTimeoutError", httpcore.ReadTimeout),
+    ("ClientConnectorError", httpcore.ConnectError),
+    ("ServerDisconnectedError", httpcore.RemoteProtocolError),
+    ("ClientPayloadError", httpcore.RemoteProtocolError),
+    ("ClientResponseError", httpcore.RemoteProtocolError),
+    ("InvalidURL", httpcore.UnsupportedProtocol),
+    ("ClientOSError", httpcore.ReadError),
+)
 
 
 def _exception_map(httpcore2: ModuleType) -> dict[type[BaseException], type[Exception]]:

@@ -142,3 +142,36 @@ async def test_the_tool_creates_its_client_on_it_and_keeps_an_injected_one(
     assert await injected._client._async_client() is mine
     assert type(mine._transport) is httpx.AsyncHTTPTransport
     await mine.aclose()
+
+
+STREAM = {"model": "gpt-image-1", "prompt": "a lighthouse", "stream": True, "partial_images": 2}
+
+
+async def test_a_stream_arrives_in_pieces_as_it_is_written(emulator: Emulator, pool: str) -> None:
+    emulator.stream_interval_s = 0.05
+    url = f"{emulator.base_url}/images/generations"
+    async with (
+        _client(pool, timeout=30) as client,
+        client.stream("POST", url, json=STREAM) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        pieces = [chunk async for chunk in response.aiter_bytes()]
+    body = b"".join(pieces)
+    assert body.count(b"event: image_generation.partial_image\n") == 2
+    assert body.count(b"event: image_generation.completed\n") == 1
+    assert len(pieces) >= 3  # the events came as they were written, 50 ms apart
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_stream_cut_mid_body_is_an_httpx_transport_error(
+    emulator: Emulator, pool: str, reset: bool
+) -> None:
+    emulator.push_fault(Fault.stream_cut(1, reset=reset))
+    url = f"{emulator.base_url}/images/generations"
+    async with _client(pool, timeout=30) as client:
+        async with client.stream("POST", url, json=STREAM) as response:
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+                async for _ in response.aiter_bytes():
+                    pass
+        # The pool survives the broken connection: the next request gets a fresh one.
+        assert (await client.post(url, json=BODY)).status_code == 200
