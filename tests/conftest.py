@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 from langchain_tests.conftest import base_vcr_config
 from vcr import VCR
 
+from langchain_imagegen.providers import PROVIDERS
 from tests import readable_yaml
 
 if TYPE_CHECKING:
@@ -231,8 +232,12 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReques
         "AZURE_OPENAI_API_KEY",
         "AZURE_OPENAI_ENDPOINT",
         "OPENAI_API_VERSION",
+        "OPENAI_API_BASE",
+        # The other providers' key variables (XAI_API_KEY, ...): a developer's real keys.
+        *(name for provider in PROVIDERS for name in provider.key_env),
     ):
-        monkeypatch.delenv(name, raising=False)
+        if name != "OPENAI_API_KEY":
+            monkeypatch.delenv(name, raising=False)
     if not _recording(request.config) or not os.environ.get("IMAGEGEN_RECORD_BASE_URL"):
         monkeypatch.setenv("OPENAI_API_KEY", EMULATOR_KEY)
 

@@ -241,7 +241,9 @@ async def test_one_async_client_serves_every_async_call(
 
     class CountingAsyncClient(httpx.AsyncClient):
         def __init__(self, **kwargs: Any) -> None:
-            super().__init__(transport=httpx.MockTransport(server), **kwargs)
+            # In place of the pooled transport the package would use (langchain_imagegen.
+            # transport): the test's server.
+            super().__init__(**{**kwargs, "transport": httpx.MockTransport(server)})
             created.append(self)
 
     monkeypatch.setattr(httpx, "AsyncClient", CountingAsyncClient)
