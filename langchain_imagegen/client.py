@@ -313,10 +313,9 @@ class _BodyReader:
         return True
 
     def _parse(self, chunk: bytes, stream: ImageStream) -> bool:
-        try:
-            self.previews += stream.feed(chunk)
-        except APIError as error:  # an error event: the stream says it failed
-            self.stream_error = error
+        self.previews += stream.feed(chunk)
+        if stream.error is not None:  # an error event: the stream says it failed
+            self.stream_error = stream.error
             return False
         if stream.buffered > self.limit:
             self.too_large = True
@@ -799,12 +798,14 @@ class ImagesClient:
                 reader = _BodyReader(response, step, self._clock)
                 if reader.wants_body:
                     for chunk in response.iter_bytes():
-                        if not reader.take(chunk):
-                            break
+                        reading = reader.take(chunk)
+                        # Previews first: the chunk that ends the stream may carry some.
                         for preview in _drain(reader.previews):
                             step.previews += 1
                             if on_stream is not None:
                                 on_stream(preview)
+                        if not reading:
+                            break
             finally:
                 # Released before the connection can go back to the pool, where another
                 # request might pick it up: the watchdog never touches a pooled socket.
@@ -837,12 +838,14 @@ class ImagesClient:
             try:
                 if reader.wants_body:
                     async for chunk in response.aiter_bytes():
-                        if not reader.take(chunk):
-                            break
+                        reading = reader.take(chunk)
+                        # Previews first: the chunk that ends the stream may carry some.
                         for preview in _drain(reader.previews):
                             step.previews += 1
                             if on_stream is not None:
                                 await on_stream(preview)
+                        if not reading:
+                            break
             except httpx.TransportError as exc:
                 outcome = self._unless_deadline(exc, remaining)
                 if not isinstance(outcome, httpx.TransportError):

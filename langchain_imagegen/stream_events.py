@@ -117,6 +117,8 @@ class ImageStream:
         self._decoder = SSEDecoder()
         self._partials_seen = 0
         self._final: ImagesResponse | None = None
+        self.error: APIError | None = None
+        """The error the stream reported (an error event, an event that is not JSON)."""
 
     @property
     def completed(self) -> bool:
@@ -134,7 +136,14 @@ class ImageStream:
         return self._decoder.buffered
 
     def feed(self, chunk: bytes) -> list[PartialImage]:
-        """Decode ``chunk``; return the previews it completed, in order."""
+        """Decode ``chunk``; return the previews it completed, in order.
+
+        An error event ends the stream: it is kept in :attr:`error` (and raised by
+        :meth:`finish`), and the previews that came before it, even in the same chunk, are
+        still returned: networks join events into one chunk as they like.
+        """
+        if self.error is not None:
+            return []
         return self._take(self._decoder.feed(chunk))
 
     def finish(self, *, attempts: int = 1, elapsed_s: float = 0.0) -> ImagesResponse:
@@ -143,7 +152,10 @@ class ImageStream:
         Raises :class:`~langchain_imagegen.errors.APIConnectionError` (retryable) if the stream
         ended before the final image: previews are not the final image.
         """
-        self._take(self._decoder.end())  # a last event missing its blank line still counts
+        if self.error is None:
+            self._take(self._decoder.end())  # a last event missing its blank line counts
+        if self.error is not None:
+            raise self.error
         if self._final is None:
             raise self.cut()
         return dataclasses.replace(self._final, attempts=attempts, elapsed_s=elapsed_s)
@@ -164,7 +176,11 @@ class ImageStream:
     def _take(self, events: list[ServerSentEvent]) -> list[PartialImage]:
         previews: list[PartialImage] = []
         for event in events:
-            preview = self._take_event(event)
+            try:
+                preview = self._take_event(event)
+            except APIError as error:  # the stream failed; what came before it stands
+                self.error = error
+                break
             if preview is not None:
                 previews.append(preview)
         return previews

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from langchain_imagegen.client import FileField
 from langchain_imagegen.endpoint import Endpoint
-from langchain_imagegen.errors import ConfigurationError
+from langchain_imagegen.errors import ConfigurationError, ContentPolicyError
 from langchain_imagegen.retry import RetryPolicy
 from langchain_imagegen.stream_events import PartialImage
 from tests.conftest import TINY_PNG_B64
@@ -132,6 +132,33 @@ def test_form_values_are_sent_as_the_api_spells_them() -> None:
     parts = {name: payload for name, _, payload in _parts(script.requests[0])}
     assert parts["stream"] == b"false"
     assert parts["output_compression"] == b"80"
+
+
+@pytest.mark.parametrize("operation", ["generate", "edit"])
+def test_previews_in_the_chunk_that_carries_the_error_are_handed_over(operation: str) -> None:
+    # Networks (and aiohttp's reads) join events into one chunk: a preview read in the same
+    # chunk as the error event that ends the stream still reaches the caller, then the error.
+    kind = "image_generation" if operation == "generate" else "image_edit"
+    events = [
+        {"type": f"{kind}.partial_image", "b64_json": TINY_PNG_B64, "partial_image_index": 0},
+        {"type": "error", "error": {"code": "moderation_blocked", "message": "Rejected."}},
+    ]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
+    script = Script(
+        httpx.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+    )
+    seen: list[Any] = []
+    fields = {**FIELDS, "stream": True, "partial_images": 1}
+    client = _client(script)
+
+    with pytest.raises(ContentPolicyError, match="Rejected"):
+        if operation == "generate":
+            client.generate(fields, on_stream=seen.append)
+        else:
+            client.edit(fields, FILES, on_stream=seen.append)
+
+    assert [type(event) for event in seen] == [PartialImage]
+    assert seen[0].b64_json == TINY_PNG_B64
 
 
 def test_a_streamed_edit_hands_over_its_previews() -> None:

@@ -77,9 +77,12 @@ def run(
 
 
 def feed_all(chunks: Iterable[bytes]) -> ImageStream:
+    """The stream after ``chunks``; raises the error it reported, if any."""
     stream = ImageStream(200, HEADERS)
     for chunk in chunks:
         stream.feed(chunk)
+    if stream.error is not None:
+        raise stream.error
     return stream
 
 
@@ -248,8 +251,9 @@ def test_final_image_as_url_with_revised_prompt() -> None:
 )
 def test_completed_without_usable_image_is_malformed(completed: dict[str, Any]) -> None:
     stream = ImageStream(200, HEADERS)
+    assert stream.feed(sse(completed)) == []
     with pytest.raises(MalformedResponseError, match="holds no usable image") as raised:
-        stream.feed(sse(completed))
+        stream.finish()
     assert raised.value.request_id == "req_stream_1"
     assert not stream.completed
 
@@ -400,8 +404,13 @@ def test_error_events_map_to_error_classes(
 ) -> None:
     stream = ImageStream(200, HEADERS)
     partial = sse({"type": "image_generation.partial_image", "b64_json": "QQ=="})
+    # The preview before the error, in the same chunk, is kept; the error ends the stream.
+    previews = stream.feed(partial + sse(payload, event))
+    assert [preview.b64_json for preview in previews] == ["QQ=="]
+    assert stream.feed(partial) == []
     with pytest.raises(expected) as raised:
-        stream.feed(partial + sse(payload, event))
+        stream.finish()
+    assert raised.value is stream.error
     error = raised.value
     assert type(error) is expected
     assert error.request_id == "req_stream_1"
