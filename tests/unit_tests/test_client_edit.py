@@ -151,11 +151,13 @@ def test_previews_in_the_chunk_that_carries_the_error_are_handed_over(operation:
     fields = {**FIELDS, "stream": True, "partial_images": 1}
     client = _client(script)
 
-    with pytest.raises(ContentPolicyError, match="Rejected"):
+    def call() -> object:
         if operation == "generate":
-            client.generate(fields, on_stream=seen.append)
-        else:
-            client.edit(fields, FILES, on_stream=seen.append)
+            return client.generate(fields, on_stream=seen.append)
+        return client.edit(fields, FILES, on_stream=seen.append)
+
+    with pytest.raises(ContentPolicyError, match="Rejected"):
+        call()
 
     assert [type(event) for event in seen] == [PartialImage]
     assert seen[0].b64_json == TINY_PNG_B64
