@@ -9,13 +9,12 @@ request. Measured with ``benchmarks/run.py`` (1,000 calls at concurrency 100 on 
 docs/performance.md), the pool beneath httpx's transport is what a call's CPU goes to, so it
 is the part replaced:
 
-* httpcore2's pool (the maintained successor of httpcore that httpx2, langsmith and the openai
-  SDK use; Python 3.11+), by default when it is installed: it counts idle connections and
-  assigns in one pass.
-* ``aiohttp``'s connection pool (its HTTP parser is compiled), the fastest measured, when
-  ``LANGCHAIN_IMAGEGEN_HTTP_POOL=aiohttp`` asks for it (the ``fast`` extra installs aiohttp;
-  s3fs brings it too).
-* otherwise, or with ``LANGCHAIN_IMAGEGEN_HTTP_POOL=httpx``, httpx's own.
+* ``aiohttp``'s connection pool (its HTTP parser is compiled), the fastest measured, when it
+  is installed (the ``fast`` extra installs it; s3fs brings it too);
+* else httpcore2's pool (the maintained successor of httpcore that httpx2, langsmith and the
+  openai SDK use; Python 3.11+), when it is installed: it counts idle connections and assigns
+  in one pass;
+* otherwise httpx's own. ``LANGCHAIN_IMAGEGEN_HTTP_POOL=aiohttp|httpcore2|httpx`` picks one.
 
 Either way the transport *is* ``httpx.AsyncHTTPTransport``: only its ``_pool`` is another, so
 everything that works on httpx's transport keeps working (event hooks, auth, vcrpy cassette
@@ -41,13 +40,11 @@ __all__ = ["POOL_ENV", "AiohttpAsyncTransport", "PooledAsyncTransport", "pooled_
 
 POOL_ENV = "LANGCHAIN_IMAGEGEN_HTTP_POOL"
 """Which pool the package's async clients use: ``aiohttp``, ``httpcore2`` or ``httpx``
-(unset: httpcore2 when it is installed, else httpx's own)."""
+(unset: the first of them that is installed)."""
 _POOLS = ("aiohttp", "httpcore2", "httpx")
-#: Unset, the first of these that is installed. aiohttp's pool is the fastest measured, but is
-#: only used when asked for: it hands a body on as soon as it arrives, in larger pieces, and a
-#: stream whose preview and error event come in one piece then loses the preview (the
-#: client drops previews parsed from the piece that ends the stream; to be fixed there).
-_AUTO = ("httpcore2", "httpx")
+#: Unset, the first of these that is installed: aiohttp's pool is the fastest measured (the
+#: ``fast`` extra installs it; s3fs brings it too), then httpcore2's.
+_AUTO = ("aiohttp", "httpcore2", "httpx")
 
 
 def pooled_async_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport | None:

@@ -7,6 +7,7 @@ the package must use it for the clients it creates only (an injected client is t
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Iterator
 
 import httpx
@@ -68,6 +69,13 @@ def test_the_environment_picks_the_pool(monkeypatch: pytest.MonkeyPatch, pool: s
     monkeypatch.setenv(POOL_ENV, "urllib3")
     with pytest.raises(ValueError, match="aiohttp, httpcore2, httpx"):
         pooled_async_transport(DEFAULT_LIMITS)
+
+
+def test_unset_the_fastest_pool_installed_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(POOL_ENV, raising=False)
+    installed = [name for name in ("aiohttp", "httpcore2") if importlib.util.find_spec(name)]
+    expected = TRANSPORTS[installed[0]] if installed else type(None)
+    assert type(pooled_async_transport(DEFAULT_LIMITS)) is expected
 
 
 async def test_concurrent_requests_succeed_and_reuse_connections(
