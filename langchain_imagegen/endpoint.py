@@ -204,6 +204,7 @@ class Endpoint:
             async_token_provider=async_key_function,
             credential_hint=hint,
             credential_required=provider.key_required,
+            auth_header=provider.auth_header,
             wire=provider.wire,
         )
 

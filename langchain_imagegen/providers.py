@@ -98,7 +98,9 @@ class ProviderProfile:
     ``base_url`` is ``None`` for servers people run themselves (vLLM-Omni, LocalAI): the
     developer gives it. ``hosts`` are the API hosts that identify the provider in a
     ``base_url``. ``key_env`` names the environment variables read for its key, in order;
-    ``key_required`` is ``False`` for servers that run without one. ``generations_path`` is
+    ``key_required`` is ``False`` for servers that run without one. The key goes in
+    ``auth_header``: ``Authorization`` sends ``Bearer <key>`` (every built-in provider), any
+    other header the key as is (``x-api-key``). ``generations_path`` is
     appended to the base URL (edits, for the models whose profile has them, go to
     ``/images/edits`` beside it). ``models`` are the models the tool knows there; ``default_model``
     is the model used when none is given, and ``fallback`` the profile of a model name the
@@ -114,6 +116,7 @@ class ProviderProfile:
     hosts: tuple[str, ...] = ()
     key_env: tuple[str, ...] = ()
     key_required: bool = True
+    auth_header: str = "Authorization"
     generations_path: str = "/images/generations"
     wire: WireFormat = WireFormat()
     docs: str = ""

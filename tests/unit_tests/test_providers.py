@@ -856,6 +856,23 @@ def test_a_registered_provider_is_chosen_by_name_and_host(
     assert tool.model_dump(mode="json")["provider"] == "pixelhouse"
 
 
+def test_a_provider_with_its_own_key_header_gets_the_key_as_is(tmp_path: Path) -> None:
+    model = ImageModelProfile(name="k-1", family="k", sizes=("1024x1024",), default_size=None)
+    keyed = ProviderProfile(
+        name="keyed",
+        title="Keyed",
+        base_url="https://api.keyed.test/v1",
+        fallback=model,
+        default_model="k-1",
+        auth_header="x-api-key",
+    )
+    tool = ImageGenerationTool(provider=keyed, api_key="kk-1", output_dir=str(tmp_path))
+    headers = tool._endpoint().headers()
+    assert headers["x-api-key"] == "kk-1"
+    assert "Authorization" not in headers
+    assert "kk-1" not in repr(tool.client.endpoint)
+
+
 def test_wire_format_never_changes_the_body_it_writes() -> None:
     body = {"model": "m", "size": "1024x768", "response_format": "b64_json", "n": 2}
     before = dict(body)
