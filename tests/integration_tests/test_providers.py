@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.messages import ToolMessage
 from PIL import Image
 
 from langchain_imagegen import ImageGenerationTool, providers
@@ -36,6 +36,7 @@ from langchain_imagegen.providers import PROVIDERS
 from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import Emulator, Fault
 from tests.integration_tests.conftest import LIVE
+from tests.integration_tests.test_tool import ainvoke, invoke
 from tests.provider_emulator import PROVIDERS as BEHAVIOURS
 
 pytestmark = LIVE
@@ -99,22 +100,6 @@ def connect(_servers: dict[str, Emulator], tmp_path: Path) -> Iterator[Connect]:
     for emulator in used:
         assert not emulator.internal_errors, emulator.internal_errors
         assert not emulator.faults, f"faults left unused: {emulator.faults}"
-
-
-def _call(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolCall:
-    return ToolCall(name=tool.name, args=args, id="call_1", type="tool_call")
-
-
-def invoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
-    message = tool.invoke(_call(tool, args))
-    assert isinstance(message, ToolMessage)
-    return message
-
-
-async def ainvoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
-    message = await tool.ainvoke(_call(tool, args))
-    assert isinstance(message, ToolMessage)
-    return message
 
 
 def succeeded(message: ToolMessage) -> ImageGenerationResult:

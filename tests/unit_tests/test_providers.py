@@ -58,28 +58,8 @@ from tests.provider_emulator import PROVIDERS as BEHAVIOURS
 from tests.provider_emulator import ProviderContext
 
 SELF_HOSTED = {"vllm-omni": "http://gpu-box.test:8000/v1", "localai": "http://nas.test:8080/v1"}
-# Where each provider model answers generations (tests/provider_emulator.py's routes).
-ROUTES = {
-    "xai": "/v1/images/generations",
-    "together": "/v1/images/generations",
-    "deepinfra": "/v1/openai/images/generations",
-    "gemini": "/v1beta/openai/images/generations",
-    "openrouter": "/api/v1/images",
-    "vllm-omni": "/v1/images/generations",
-    "localai": "/v1/images/generations",
-    "siliconflow": "/v1/images/generations",
-}
 # The base URL that puts the package's route on the provider model's route.
 BASE_PATHS = {"deepinfra": "/v1/openai", "gemini": "/v1beta/openai", "openrouter": "/api/v1"}
-ALL_KEY_VARIABLES = sorted({name for p in PROVIDERS for name in p.key_env})
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees a provider key from the developer's environment."""
-    for name in ALL_KEY_VARIABLES:
-        if name != "OPENAI_API_KEY":
-            monkeypatch.delenv(name, raising=False)
 
 
 def make_tool(provider: str, tmp_path: Path, **kwargs: Any) -> ImageGenerationTool:
@@ -905,7 +885,9 @@ def provider_error(provider: str, prompt: str, *, key: str = "k") -> APIError:
     """The provider model's answer to ``prompt``, read the way the package reads answers."""
     behaviour = BEHAVIOURS[provider]
     raw = json.dumps({"model": "m", "prompt": prompt}).encode()
-    reply = behaviour.handle(ROUTES[provider], {"authorization": f"Bearer {key}"}, raw, _context())
+    reply = behaviour.handle(
+        behaviour.routes[0], {"authorization": f"Bearer {key}"}, raw, _context()
+    )
     headers = dict(reply.headers)
     if 200 <= reply.status < 300:
         with pytest.raises(APIError) as caught:
@@ -993,7 +975,9 @@ def test_provider_moderation_blocks_are_at_least_readable(
 def test_a_wrong_key_is_an_authentication_error(provider: str, status: int, words: str) -> None:
     behaviour = BEHAVIOURS[provider]
     raw = json.dumps({"model": "m", "prompt": "a cat"}).encode()
-    reply = behaviour.handle(ROUTES[provider], {"authorization": "Bearer wrong"}, raw, _context())
+    reply = behaviour.handle(
+        behaviour.routes[0], {"authorization": "Bearer wrong"}, raw, _context()
+    )
     assert reply.status == status
     error = error_from_response(reply.status, reply.body, dict(reply.headers))
     assert isinstance(error, AuthenticationError), (type(error).__name__, str(error))
