@@ -184,7 +184,6 @@ _XAI_IMAGE = ImageModelProfile(
     max_images_per_request=10,
     response_formats=("url", "b64_json"),
     returns_revised_prompt=True,
-    never_sends=("style", "background", "moderation", "output_compression"),
     own_params=(OwnParam("resolution", str, choices=("1k",), description="output resolution"),),
 )
 XAI = ProviderProfile(
@@ -233,7 +232,7 @@ _TOGETHER_IMAGE = ImageModelProfile(
     max_images_per_request=4,
     response_formats=("url", "b64_json"),
     output_formats=("jpeg", "png"),
-    never_sends=("quality", "style", "background", "moderation", "output_compression", "user"),
+    never_sends=("user",),
     own_params=(
         _SEED,
         _NEGATIVE_PROMPT,
@@ -266,7 +265,6 @@ _DEEPINFRA_IMAGE = ImageModelProfile(
     max_images_per_request=10,
     always_b64=True,
     returns_revised_prompt=False,
-    never_sends=("quality", "style", "background", "moderation", "output_compression"),
 )
 DEEPINFRA = ProviderProfile(
     name="deepinfra",
@@ -287,7 +285,7 @@ _GEMINI_IMAGE = ImageModelProfile(
     default_size="1024x1024",
     max_images_per_request=4,
     always_b64=True,
-    never_sends=("quality", "style", "background", "moderation", "output_compression", "user"),
+    never_sends=("user",),
 )
 GEMINI = ProviderProfile(
     name="gemini",
@@ -309,7 +307,6 @@ _OPENROUTER_IMAGE = ImageModelProfile(
     default_size=None,
     max_images_per_request=4,
     always_b64=True,
-    never_sends=("quality", "style", "background", "moderation", "output_compression"),
     own_params=(
         _SEED,
         OwnParam("image_size", str, choices=("1K", "2K", "4K"), description="resolution"),
@@ -339,7 +336,6 @@ _VLLM_IMAGE = ImageModelProfile(
     ),
     max_images_per_request=10,
     always_b64=True,
-    never_sends=("quality", "style", "background", "moderation", "output_compression"),
     own_params=(
         _SEED,
         _NEGATIVE_PROMPT,
@@ -369,7 +365,6 @@ _LOCALAI_IMAGE = ImageModelProfile(
     ),
     max_images_per_request=1,
     response_formats=("url", "b64_json"),
-    never_sends=("quality", "style", "background", "moderation", "output_compression"),
     own_params=(
         OwnParam("step", int, minimum=1, description="diffusion steps"),
         OwnParam("mode", int, minimum=0, description="LocalAI's pipeline mode"),
@@ -392,15 +387,7 @@ _SILICONFLOW_IMAGE = ImageModelProfile(
     sizes=("1024x1024", "960x1280", "768x1024", "720x1440", "720x1280"),
     default_size="1024x1024",
     max_images_per_request=4,
-    never_sends=(
-        "quality",
-        "style",
-        "background",
-        "moderation",
-        "output_compression",
-        "response_format",
-        "user",
-    ),
+    never_sends=("user",),
     own_params=(
         _SEED,
         _NEGATIVE_PROMPT,
