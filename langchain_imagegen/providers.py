@@ -141,6 +141,19 @@ class ProviderProfile:
         """The profile of ``model`` on this provider."""
         return self.registry.get(model)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> ProviderProfile:
+        return self  # a value: copies of a tool share it, as they share its registry
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_own_registry"]  # holds a lock; rebuilt from the models
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
 
 # --- OpenAI and Azure: the format everything else is written from ---------------------------
 

@@ -15,8 +15,10 @@ through an ``httpx.MockTransport``.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -851,6 +853,20 @@ def test_a_provider_with_its_own_key_header_gets_the_key_as_is(tmp_path: Path) -
     assert headers["x-api-key"] == "kk-1"
     assert "Authorization" not in headers
     assert "kk-1" not in repr(tool.client.endpoint)
+
+
+def test_a_tool_with_a_provider_profile_copies_and_pickles(tmp_path: Path) -> None:
+    tool = ImageGenerationTool(provider=get_provider("xai"), api_key="k", output_dir=str(tmp_path))
+    for copied in (
+        copy.copy(tool),
+        copy.deepcopy(tool),
+        tool.model_copy(deep=True),
+        pickle.loads(pickle.dumps(tool)),
+    ):
+        assert copied.provider_profile.name == "xai"
+        assert copied.model == "grok-imagine-image"
+        assert copied.profile.sizes == tool.profile.sizes
+    assert pickle.loads(pickle.dumps(get_provider("together"))) == get_provider("together")
 
 
 def test_wire_format_never_changes_the_body_it_writes() -> None:
