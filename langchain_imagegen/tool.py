@@ -899,15 +899,18 @@ class ImageGenerationTool(BaseImageGenerationTool):
                 headers=self.default_headers,
                 query=self.default_query,
             )
-        if provider.base_url is None and self.base_url == OPENAI_BASE_URL:
-            msg = (
-                f"{provider.title} runs on your own server: pass base_url= (where it answers, "
-                "e.g. http://localhost:8000/v1)"
-            )
-            raise ConfigurationError(msg)
+        base_url = self.base_url
+        if base_url == OPENAI_BASE_URL:  # never another provider's format to OpenAI's API
+            if provider.base_url is None:
+                msg = (
+                    f"{provider.title} runs on your own server: pass base_url= (where it "
+                    "answers, e.g. http://localhost:8000/v1)"
+                )
+                raise ConfigurationError(msg)
+            base_url = provider.base_url  # provider= assigned after construction
         # OpenAI's organization and project headers are not sent to another provider.
         return Endpoint.openai(
-            base_url=self.base_url,
+            base_url=base_url,
             api_key=self._provider_key(provider),
             headers=self.default_headers,
             query=self.default_query,

@@ -869,6 +869,17 @@ def test_a_tool_with_a_provider_profile_copies_and_pickles(tmp_path: Path) -> No
     assert pickle.loads(pickle.dumps(get_provider("together"))) == get_provider("together")
 
 
+def test_a_provider_assigned_later_never_sends_its_format_to_openai(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XAI_API_KEY", "xai-key")
+    tool = ImageGenerationTool(api_key="sk-openai", output_dir=str(tmp_path))
+    tool.provider = "xai"
+    assert tool.client.endpoint.url == "https://api.x.ai/v1/images/generations"
+    # The key given at construction was given for OpenAI; it is still the one given.
+    assert tool._endpoint().headers()["Authorization"] == "Bearer sk-openai"
+
+
 def test_wire_format_never_changes_the_body_it_writes() -> None:
     body = {"model": "m", "size": "1024x768", "response_format": "b64_json", "n": 2}
     before = dict(body)
