@@ -549,10 +549,12 @@ def _money_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.images_per_minute is not None:
         config["images_per_minute"] = args.images_per_minute
     if args.requests_per_second is not None:
-        # One request's worth at a time: the limit holds from the first request on.
+        # One request's worth at a time: the limit holds from the first request on. The
+        # limiter refills by elapsed time: a token taken one poll late brings the next one
+        # that much closer, so it polls often (10 ms) to keep requests 1/N s apart.
         config["rate_limiter"] = InMemoryRateLimiter(
             requests_per_second=args.requests_per_second,
-            check_every_n_seconds=min(0.1, 1 / args.requests_per_second),
+            check_every_n_seconds=min(0.01, 1 / args.requests_per_second),
         )
     return config
 
