@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -148,6 +149,29 @@ async def test_tools_are_listed_with_the_langchain_tools_schema_per_model(
     assert "style" in dalle_fields - gpt_fields
     assert "quality" not in dalle_fields
     assert "background" in gpt_fields - dalle_fields
+
+
+async def test_a_provider_s_schema_and_format_reach_the_client(tmp_path: Path) -> None:
+    with Emulator(provider="xai") as xai:
+        # xAI answers URLs; --download keeps the images, served as image:// resources.
+        options = ("--provider", "xai", "--download")
+        async with stdio_session(xai, tmp_path / "xai", *options) as session:
+            (tool,) = (await session.list_tools()).tools
+            result = await session.call_tool(
+                "generate_image", {"prompt": "a lighthouse", "size": "1920x1080"}
+            )
+            (link,) = _links(result)
+            read = await session.read_resource(link.uri)
+        (body,) = [request.body for request in xai.received_requests]
+
+    assert tool.name == "generate_image"  # xAI's models do not edit through the tool
+    assert "16:9" in json.dumps(tool.input_schema["properties"]["size"])
+    assert not result.is_error
+    assert "size: '1920x1080' → '16:9'" in result.content[0].text  # type: ignore[union-attr]
+    assert body["aspect_ratio"] == "16:9"
+    assert "size" not in body
+    assert str(link.uri).startswith("image://img_")
+    assert read.contents[0].blob  # type: ignore[union-attr]
 
 
 # --- a call ------------------------------------------------------------------------------------
