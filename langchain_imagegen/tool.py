@@ -766,17 +766,24 @@ class BaseImageGenerationTool(BaseTool):
         return ToolOutput(await asyncio.to_thread(self._content, result), result)  # reads files
 
 
-def _inferred_provider_model(data: dict[str, Any]) -> dict[str, Any]:
-    """Where ``base_url`` (or ``OPENAI_BASE_URL``) names a known provider's host and no model
-    is given: that provider's default model, not OpenAI's."""
-    if {"model", "model_name"} & data.keys():
-        return data
-    base_url = data.get("base_url") or data.get("openai_api_base")
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
-    if not isinstance(base_url, str):
-        return data
-    provider = provider_for_url(base_url)
-    return data if provider is OPENAI else {**data, "model": provider.default_model}
+_BASE_URL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
+"""Where ``base_url`` comes from when not given, in order (as langchain-openai reads it)."""
+
+
+def _env_base_url() -> str | None:
+    return next((value for name in _BASE_URL_ENV if (value := os.environ.get(name))), None)
+
+
+def _named_provider(given: object) -> ProviderProfile:
+    """The provider ``provider=`` names; ``ValueError`` (a field error) if none."""
+    if not isinstance(given, str | ProviderProfile):
+        kind = type(given).__name__
+        msg = f"provider must be a provider's name or a ProviderProfile, not {kind}"
+        raise ValueError(msg)
+    try:
+        return get_provider(given)
+    except KeyError as error:
+        raise ValueError(str(error.args[0])) from None
 
 
 ApiKeyField = Annotated[
@@ -829,7 +836,7 @@ class ImageGenerationTool(BaseImageGenerationTool):
     """The key, or a function returning it, called on every request (an ``async def`` one
     only on the async path), as langchain-openai accepts. Alias ``openai_api_key``."""
     base_url: str = Field(
-        default_factory=from_env(["OPENAI_BASE_URL", "OPENAI_API_BASE"], default=OPENAI_BASE_URL),
+        default_factory=from_env(list(_BASE_URL_ENV), default=OPENAI_BASE_URL),
         validation_alias=AliasChoices("base_url", "openai_api_base"),
     )
     """The API root, e.g. a gateway's ``https://gateway.example/v1``. Credentials in it
@@ -853,27 +860,22 @@ class ImageGenerationTool(BaseImageGenerationTool):
     @model_validator(mode="before")
     @classmethod
     def _provider_defaults(cls, data: Any) -> Any:
-        """A named provider's model and base URL, where the caller gave none."""
+        """The provider's default model where the caller gave none, and a named provider's
+        base URL where the caller gave none (in the fields or ``OPENAI_BASE_URL``). The
+        provider is the named one, else the one ``base_url``'s host names."""
         if not isinstance(data, dict):
             return data
-        if data.get("provider") is None:
-            return _inferred_provider_model(data)
-        given = data["provider"]
-        if not isinstance(given, str | ProviderProfile):
-            kind = type(given).__name__
-            msg = f"provider must be a provider's name or a ProviderProfile, not {kind}"
-            raise ValueError(msg)
-        try:
-            provider = get_provider(given)
-        except KeyError as error:
-            raise ValueError(str(error.args[0])) from None
+        url_key = next((key for key in ("base_url", "openai_api_base") if key in data), None)
+        url = data[url_key] if url_key else _env_base_url()
+        named = data.get("provider")
+        if named is not None:
+            provider = _named_provider(named)
+        else:
+            provider = provider_for_url(url) if isinstance(url, str) else OPENAI
         data = dict(data)
-        if not {"model", "model_name"} & data.keys():
+        if provider is not OPENAI and not {"model", "model_name"} & data.keys():
             data["model"] = provider.default_model
-        url_given = {"base_url", "openai_api_base"} & data.keys() or any(
-            os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE")
-        )
-        if not url_given and provider.base_url is not None:
+        if named is not None and url_key is None and not url and provider.base_url:
             data["base_url"] = provider.base_url
         return data
 
