@@ -82,14 +82,7 @@ class BaseImageEditTool(BaseImageGenerationTool):
     def coerce_edit(self, args: Mapping[str, Any]) -> EditPlan:
         """The requests these LLM arguments become (form fields; the images still as
         references): developer-fixed values win, ``extra_body`` is merged into each."""
-        plan = coerce_edit_params(
-            self.profile,
-            args,
-            max_images=self.max_images,
-            fixed=self.image_params,
-            partial_images=self.partial_images,
-        )
-        return self._with_extra_body(plan)
+        return self._coerced(coerce_edit_params, args)
 
     def edit(
         self,

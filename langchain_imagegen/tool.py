@@ -617,17 +617,18 @@ class BaseImageGenerationTool(BaseTool):
     def coerce(self, args: Mapping[str, Any]) -> CoercionResult:
         """The requests these LLM arguments become: developer-fixed values win, and
         ``extra_body`` is merged into each body as given."""
-        plan = coerce_params(
+        return self._coerced(coerce_params, args)
+
+    def _coerced(self, coerce: Callable[..., _PlanT], args: Mapping[str, Any]) -> _PlanT:
+        """``args`` coerced by ``coerce`` (generation's or the edits') with this tool's
+        settings, then ``extra_body`` merged into each request as given (never checked)."""
+        plan = coerce(
             self.profile,
             args,
             max_images=self.max_images,
             fixed=self.image_params,
             partial_images=self.partial_images,
         )
-        return self._with_extra_body(plan)
-
-    def _with_extra_body(self, plan: _PlanT) -> _PlanT:
-        """``plan`` with ``extra_body`` merged into each request as given (never checked)."""
         if not self.extra_body:
             return plan
         bodies = tuple({**body, **self.extra_body} for body in plan.requests)
