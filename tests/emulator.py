@@ -2057,17 +2057,9 @@ class Emulator:
         body = _parse_object(raw)
         azure_model, route_error = self._resolve_azure(route, parse_qs(target.query), body)
         self._record(target.path, headers, raw, body, azure_model)
-        auth_error = self._check_auth(route, headers)
-        if auth_error is not None:
-            return auth_error
-        if route_error is not None:
-            return route_error
-        fault = self._take_fault(body)
-        if fault is not None and fault.kind in _PRE_KINDS:
-            early = self._apply_pre_fault(fault)
-            if early is not None:
-                return early
-            fault = None
+        early, fault = self._admit(route, headers, body, route_error)
+        if early is not None:
+            return early
         if body is None:
             return _json_reply(400, _openai_error(_BAD_JSON))
         effective = body if azure_model is None else {**body, "model": azure_model}
@@ -2076,6 +2068,26 @@ class Emulator:
             return rejection
         self._sleep(self.latency_s)
         return self._success(route, effective, fault, rid)
+
+    def _admit(
+        self,
+        route: _Route,
+        headers: Mapping[str, str],
+        body: dict[str, Any] | None,
+        route_error: _Reply | None,
+    ) -> tuple[_Reply | None, Fault | None]:
+        """What generations and edits check before the body, in the API's order: the key,
+        the route, then the fault queue. Returns the reply that ends the request here (or
+        ``None``) and the fault left for the answer."""
+        auth_error = self._check_auth(route, headers)
+        if auth_error is not None:
+            return auth_error, None
+        if route_error is not None:
+            return route_error, None
+        fault = self._take_fault(body)
+        if fault is not None and fault.kind in _PRE_KINDS:
+            return self._apply_pre_fault(fault), None
+        return None, fault
 
     def _edit(
         self,
@@ -2107,17 +2119,9 @@ class Emulator:
         )
         body = dict(fields) if parts is not None else None
         self._record(target.path, headers, raw, body, azure_model, edit)
-        auth_error = self._check_auth(route, headers)
-        if auth_error is not None:
-            return auth_error
-        if route_error is not None:
-            return route_error
-        fault = self._take_fault(body)
-        if fault is not None and fault.kind in _PRE_KINDS:
-            early = self._apply_pre_fault(fault)
-            if early is not None:
-                return early
-            fault = None
+        early, fault = self._admit(route, headers, body, route_error)
+        if early is not None:
+            return early
         if parts is None:
             # UNVERIFIED wording; the real endpoint also takes JSON bodies with image
             # references (EditImageBodyJsonParam), which the emulator does not model.
