@@ -1004,27 +1004,35 @@ def run_memory_probe(
     return int(done.stdout.strip().splitlines()[-1])
 
 
-def bench_memory(quick: bool, out: Path) -> list[Row]:
-    """Peak memory above baseline for 4 x 2 MB b64_json images (gpt-image-1, n=4)."""
+def _memory_medians(sides: tuple[str, ...], quick: bool, out: Path) -> Callable[[str, str], float]:
+    """The median peak (MB) of a 4 x 2 MB ``b64_json`` call (gpt-image-1, n=4) for each
+    of ``sides`` and each method (``tracemalloc``, ``rss``), each measured in a fresh
+    process, the sides alternating."""
     from langchain_imagegen.tool import ImageGenerationTool
 
     repeats = 1 if quick else 3
-    model = "gpt-image-1"
-    tool = ImageGenerationTool(model=model, api_key=API_KEY, base_url="http://127.0.0.1:1/v1")
+    tool = ImageGenerationTool(
+        model="gpt-image-1", api_key=API_KEY, base_url="http://127.0.0.1:1/v1"
+    )
     body = tool.coerce({"prompt": PROMPT, "n": 4}).requests[0]
     results: dict[tuple[str, str], list[int]] = {}
     with emulator_process(latency=0.0, image_bytes=2_000_000) as base_url:
         for _ in range(repeats):
             for method in ("tracemalloc", "rss"):
-                for side in ("tool", "raw"):
+                for side in sides:
                     with tempfile.TemporaryDirectory(dir=out) as target:
                         value = run_memory_probe(side, method, base_url, body, target)
                         results.setdefault((side, method), []).append(value)
-    mb = 1024 * 1024
 
     def med(side: str, method: str) -> float:
-        return statistics.median(results[side, method]) / mb
+        return statistics.median(results[side, method]) / (1024 * 1024)
 
+    return med
+
+
+def bench_memory(quick: bool, out: Path) -> list[Row]:
+    """Peak memory above baseline for 4 x 2 MB b64_json images (gpt-image-1, n=4)."""
+    med = _memory_medians(("tool", "raw"), quick, out)
     return [
         ratio_row(
             "peak memory above baseline, 4 x 2 MB `b64_json` images (gpt-image-1, n=4), "
@@ -1057,22 +1065,7 @@ def bench_streaming(quick: bool, out: Path) -> list[Row]:
 
     from langchain_imagegen.tool import ImageGenerationTool
 
-    repeats = 1 if quick else 3
-    model = "gpt-image-1"
-    tool = ImageGenerationTool(model=model, api_key=API_KEY, base_url="http://127.0.0.1:1/v1")
-    body = tool.coerce({"prompt": PROMPT, "n": 4}).requests[0]
-    results: dict[tuple[str, str], list[int]] = {}
-    with emulator_process(latency=0.0, image_bytes=2_000_000) as base_url:
-        for _ in range(repeats):
-            for method in ("tracemalloc", "rss"):
-                for side in ("tool-streamed", "tool"):
-                    with tempfile.TemporaryDirectory(dir=out) as target:
-                        value = run_memory_probe(side, method, base_url, body, target)
-                        results.setdefault((side, method), []).append(value)
-    mb = 1024 * 1024
-
-    def med(side: str, method: str) -> float:
-        return statistics.median(results[side, method]) / mb
+    med = _memory_medians(("tool-streamed", "tool"), quick, out)
 
     # Latency: the server writes a preview, then waits; the caller's callback handler notes
     # when the `partial` event arrives. Both clocks are the system-wide monotonic clock.
@@ -1091,7 +1084,7 @@ def bench_streaming(quick: bool, out: Path) -> list[Row]:
         tempfile.TemporaryDirectory(dir=out) as target,
     ):
         streamed = ImageGenerationTool(
-            model=model, api_key=API_KEY, base_url=url, output_dir=target, partial_images=1
+            model="gpt-image-1", api_key=API_KEY, base_url=url, output_dir=target, partial_images=1
         )
         for _ in range(calls + 1):  # the first call warms up (connection, imports)
             streamed.invoke(tool_call({"prompt": PROMPT}), config={"callbacks": [FirstPreview()]})
