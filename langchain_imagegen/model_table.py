@@ -146,6 +146,7 @@ def provider_table_markdown(provider: ProviderProfile) -> str:
     ]
     writes += [f"always `{field}: {value}`" for field, value in wire.sends]
     keys = ", ".join(provider.key_env) or _NONE
+    profiles = provider.models or (provider.fallback,)
     lines = [
         f"# {provider.title} (provider={provider.name!r})",
         "",
@@ -156,12 +157,11 @@ def provider_table_markdown(provider: ProviderProfile) -> str:
         f"- default model: {provider.default_model}; any other name: as {provider.fallback.name}",
         f"- docs: {provider.docs or _NONE}",
         "",
-        capability_table_markdown(provider.models or (provider.fallback,)),
+        capability_table_markdown(profiles),
         "",
         "Own parameters (set by the developer: image_params / --param):",
         "",
     ]
-    profiles = provider.models or (provider.fallback,)
     lines += [
         f"- {profile.name}: {', '.join(_param(p) for p in profile.own_params) or _NONE}"
         for profile in profiles
