@@ -410,7 +410,8 @@ def run_threads(count: int, work: Callable[[int], None]) -> None:
 
 
 def test_memory_cache_across_threads() -> None:
-    cache = InMemoryImageCache(max_entries=100)
+    # Room for every entry, so each thread reads back exactly what it wrote.
+    cache = InMemoryImageCache(max_entries=8 * 50)
 
     def work(number: int) -> None:
         for i in range(50):
@@ -418,8 +419,24 @@ def test_memory_cache_across_threads() -> None:
             assert cache.get(f"{number}-{i}") == result_dict(i)
 
     run_threads(8, work)
+    assert len(cache) == 8 * 50
+    assert all(cache.get(f"{n}-{i}") == result_dict(i) for n in range(8) for i in range(50))
+
+
+def test_memory_cache_evicts_safely_across_threads() -> None:
+    # Threads outrun the capacity: a thread preempted between its put and its get may
+    # find its entry evicted by the others, but never someone else's value, and the
+    # cache never holds more than its bound.
+    cache = InMemoryImageCache(max_entries=100)
+
+    def work(number: int) -> None:
+        for i in range(50):
+            cache.put(f"{number}-{i}", result_dict(i), ttl_s=None)
+            assert cache.get(f"{number}-{i}") in (None, result_dict(i))
+            assert len(cache) <= 100
+
+    run_threads(8, work)
     assert len(cache) == 100
-    assert cache.get("7-49") == result_dict(49)  # among the last written
 
 
 # --- SqliteImageCache ----------------------------------------------------------------------
