@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -297,6 +298,20 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     yield from bucket_fixture(s3_server)
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` here and in child processes, as in a terminal.
+
+    A shell that starts the tests as a background job without job control (``cmd &`` in a
+    script) sets SIGINT to "ignore", which ``_thread.interrupt_main`` then honours and
+    child processes inherit; the tests of Ctrl-C would test nothing."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:

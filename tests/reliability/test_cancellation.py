@@ -26,7 +26,7 @@ from tests.conftest import wait_for
 from tests.emulator import Emulator
 from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under
 
-pytestmark = EMULATOR_MARKS
+pytestmark = [*EMULATOR_MARKS, pytest.mark.usefixtures("sigint_raises")]
 
 HELD_S = 30.0
 """How long the emulator holds each generation: far beyond any bound asserted here."""

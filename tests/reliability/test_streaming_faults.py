@@ -529,6 +529,7 @@ _INTERRUPTED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_stops_a_sync_stream_at_once(emulator: Emulator, tmp_path: Path) -> None:
     """SIGINT to a process whose main thread is reading a stalled stream."""
     out = tmp_path / "images"
