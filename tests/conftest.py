@@ -212,6 +212,7 @@ def vcr_cassette_dir() -> str:
     return str(CASSETTE_DIR)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: the suite also runs without xdist
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: one worker more than there are cores. About half of the suite's time is
     spent waiting (on loopback servers, and in the tests of real-time deadlines), so a core
