@@ -902,15 +902,10 @@ class ImageGenerationTool(BaseImageGenerationTool):
                 headers=self.default_headers,
                 query=self.default_query,
             )
-        base_url = self.base_url
-        if base_url == OPENAI_BASE_URL:  # never another provider's format to OpenAI's API
-            if provider.base_url is None:
-                msg = (
-                    f"{provider.title} runs on your own server: pass base_url= (where it "
-                    "answers, e.g. http://localhost:8000/v1)"
-                )
-                raise ConfigurationError(msg)
-            base_url = provider.base_url  # provider= assigned after construction
+        # Never another provider's format to OpenAI's API: the provider's own address instead
+        # (provider= may be assigned after construction); Endpoint.openai refuses a provider
+        # that has none.
+        base_url = None if self.base_url == OPENAI_BASE_URL else self.base_url
         # OpenAI's organization and project headers are not sent to another provider.
         return Endpoint.openai(
             base_url=base_url,
