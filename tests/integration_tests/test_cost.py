@@ -160,10 +160,7 @@ RECORDED_PRICE_COSTS = [
         "$0.040",
         id="dall-e-3 standard 1024x1024",
     ),
-]
-
-# dall-e-3 without a size: 1024x1024, its default (docs/models.md), at standard quality.
-DEFAULT_SIZE_COSTS = [
+    # dall-e-3 without a size: 1024x1024, its default (docs/models.md), at standard quality.
     pytest.param(
         "dall-e-3_revised_prompt",
         "dall-e-3",
@@ -183,7 +180,9 @@ DEFAULT_SIZE_COSTS = [
 ]
 
 
-async def _check_price_cost(
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("name", "model", "args", "per_request", "shown"), RECORDED_PRICE_COSTS)
+async def test_cost_of_recorded_dall_e_answers_from_the_per_image_price(
     mode: str,
     name: str,
     model: str,
@@ -208,34 +207,6 @@ async def _check_price_cost(
     assert result.cost_basis == "per-image price"
     line = f"Cost: about {shown} (estimate from the published per-image price)."
     assert line in text.splitlines()
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("name", "model", "args", "per_request", "shown"), RECORDED_PRICE_COSTS)
-async def test_cost_of_recorded_dall_e_answers_from_the_per_image_price(
-    mode: str,
-    name: str,
-    model: str,
-    args: dict[str, Any],
-    per_request: list[float],
-    shown: str,
-    replay_tool: Any,
-) -> None:
-    await _check_price_cost(mode, name, model, args, per_request, shown, replay_tool)
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("name", "model", "args", "per_request", "shown"), DEFAULT_SIZE_COSTS)
-async def test_cost_of_recorded_dall_e_answers_without_a_size(
-    mode: str,
-    name: str,
-    model: str,
-    args: dict[str, Any],
-    per_request: list[float],
-    shown: str,
-    replay_tool: Any,
-) -> None:
-    await _check_price_cost(mode, name, model, args, per_request, shown, replay_tool)
 
 
 async def test_estimate_of_the_recorded_defaults_call_is_at_most_its_cost(
