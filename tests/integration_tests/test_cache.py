@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.messages import ToolMessage
 
 from langchain_imagegen import ImageGenerationResult, ImageGenerationTool
 from langchain_imagegen.budget import InMemoryBudget
@@ -29,7 +29,7 @@ from langchain_imagegen.edit_tool import ImageEditTool
 from langchain_imagegen.handles import image_handle
 from tests.emulator import Fault, encode_image
 from tests.integration_tests.conftest import LIVE, Target
-from tests.integration_tests.test_tool import failed, succeeded
+from tests.integration_tests.test_tool import call, failed, succeeded
 from tests.s3_server import S3_LIVE, S3Bucket
 
 pytestmark = [*LIVE, *S3_LIVE]
@@ -86,14 +86,6 @@ def make_cache(request: pytest.FixtureRequest, tmp_path: Path) -> CacheFactory:
 
 
 @pytest.fixture
-def made() -> Iterator[list[ImageGenerationTool]]:
-    tools: list[ImageGenerationTool] = []
-    yield tools
-    for tool in tools:
-        tool.close()
-
-
-@pytest.fixture
 def make_tool(target: Target, made: list[ImageGenerationTool], tmp_path: Path) -> Any:
     def make(model: str = "gpt-image-1", **kwargs: Any) -> ImageGenerationTool:
         kwargs.setdefault("output_dir", str(tmp_path / "images"))
@@ -104,13 +96,6 @@ def make_tool(target: Target, made: list[ImageGenerationTool], tmp_path: Path) -
         return tool
 
     return make
-
-
-async def call(mode: str, tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
-    tool_call = ToolCall(name=tool.name, args=args, id="call_1", type="tool_call")
-    message = tool.invoke(tool_call) if mode == "invoke" else await tool.ainvoke(tool_call)
-    assert isinstance(message, ToolMessage)
-    return message
 
 
 def fresh(message: ToolMessage) -> tuple[str, ImageGenerationResult]:

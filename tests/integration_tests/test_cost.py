@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import ToolCall, ToolMessage
 
 from langchain_imagegen import ImageGenerationTool
 from langchain_imagegen.budget import InMemoryBudget
@@ -34,7 +33,7 @@ from langchain_imagegen.pricing import ModelPrice, default_price_table
 from tests.emulator import Fault, encode_image
 from tests.integration_tests.conftest import LIVE, Target
 from tests.integration_tests.test_recorded import REPLAY_BASE_URL, _recorded, _replay
-from tests.integration_tests.test_tool import failed, succeeded
+from tests.integration_tests.test_tool import call, failed, succeeded
 
 MILLION = 1_000_000
 MODES = ["invoke", "ainvoke"]
@@ -46,14 +45,6 @@ def live(test: Any) -> Any:
     for mark in reversed(LIVE):
         test = mark(test)
     return test
-
-
-async def call(mode: str, tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
-    """One tool call as an agent makes it."""
-    tool_call = ToolCall(name=tool.name, args=args, id="call_1", type="tool_call")
-    message = tool.invoke(tool_call) if mode == "invoke" else await tool.ainvoke(tool_call)
-    assert isinstance(message, ToolMessage)
-    return message
 
 
 @pytest.fixture

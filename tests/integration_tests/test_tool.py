@@ -60,6 +60,11 @@ async def ainvoke(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessag
     return message
 
 
+async def call(mode: str, tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
+    """One tool call as an agent makes it, by ``invoke`` or ``ainvoke`` (``mode``)."""
+    return invoke(tool, args) if mode == "invoke" else await ainvoke(tool, args)
+
+
 def succeeded(message: ToolMessage) -> tuple[str, ImageGenerationResult]:
     """The text and artifact of a successful call, with the invariants every success keeps."""
     assert message.status == "success", message.content
