@@ -772,22 +772,10 @@ def run_throughput_probe(
     CPU seconds per call, and the most requests the emulator was handling at once."""
     stats: dict[str, Any] = {}
     with emulator_process(latency=latency, stats=stats) as base_url:
-        cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--throughput-probe",
-            side,
-            base_url,
-            json.dumps(body),
-            str(calls),
-            str(concurrency),
-        ]
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False
+        printed = _probe(
+            "--throughput-probe", side, base_url, json.dumps(body), str(calls), str(concurrency)
         )
-    if done.returncode:
-        raise RuntimeError(f"throughput probe {side} failed:\n{done.stderr[-3000:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = json.loads(printed)
     return {
         "rate": calls / measured["wall"],
         "cpu": measured["cpu"] / calls,
@@ -983,25 +971,23 @@ def run_memory_probe(
     env: dict[str, str] | None = None,
 ) -> int:
     """Peak bytes one :func:`memory_probe` child measured."""
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--memory-probe",
-        side,
-        method,
-        base_url,
-        json.dumps(body),
-        target,
-    ]
+    return int(_probe("--memory-probe", side, method, base_url, json.dumps(body), target, env=env))
+
+
+def _probe(option: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run this script as a child with ``option`` and ``args`` (a probe that measures in a
+    fresh process); the last line it printed."""
     done = subprocess.run(
-        cmd,
+        [sys.executable, str(Path(__file__).resolve()), option, *args],
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT_S,
-        check=True,
+        check=False,
         env={**os.environ, **(env or {})},
     )
-    return int(done.stdout.strip().splitlines()[-1])
+    if done.returncode:
+        raise RuntimeError(f"{option} {args[0]} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _memory_medians(sides: tuple[str, ...], quick: bool, out: Path) -> Callable[[str, str], float]:
