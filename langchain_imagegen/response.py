@@ -25,6 +25,7 @@ from langchain_imagegen.errors import (
     error_from_body,
     request_id_from,
 )
+from langchain_imagegen.storage.images import data_url_base64
 
 __all__ = ["ImagesResponse", "ReturnedImage", "parse_images_response"]
 
@@ -201,10 +202,8 @@ def _base64_payload(text: str) -> str | None:
     put the URI in either field); ``None`` for a data URI that is not base64."""
     if text[:5].lower() != "data:":
         return text
-    header, comma, payload = text.partition(",")
-    if not comma or not header.lower().endswith(";base64") or not payload.strip():
-        return None
-    return payload
+    payload = data_url_base64(text)
+    return payload if payload is not None and payload.strip() else None
 
 
 def _created(value: Any) -> int | None:

@@ -24,6 +24,7 @@ __all__ = [
     "classify_image",
     "content_hash_of",
     "content_name",
+    "data_url_base64",
     "decode_b64_image",
     "format_name",
     "image_kind",
@@ -114,11 +115,17 @@ def _incompleteness(data: bytes, mime_type: str) -> str | None:
     return None
 
 
+def data_url_base64(text: str) -> str | None:
+    """The base64 after the header of a ``data:[<type>][;<param>]*;base64,`` URI; ``None``
+    when ``text`` is not such a URI."""
+    match = _DATA_URL.match(text)
+    return text[match.end() :] if match else None
+
+
 def _strip_b64(b64: str) -> str:
     text = b64.strip()
-    match = _DATA_URL.match(text)
-    if match:
-        text = text[match.end() :].lstrip()
+    if (payload := data_url_base64(text)) is not None:
+        text = payload.lstrip()
     if any(ch in text for ch in _WHITESPACE):  # MIME-style line breaks
         text = "".join(text.split())
     return text
