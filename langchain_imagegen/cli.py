@@ -36,10 +36,11 @@ from pydantic import ValidationError
 from langchain_imagegen import errors
 from langchain_imagegen.cache import SqliteImageCache
 from langchain_imagegen.coercion import Adjustment, CoercionResult, EditPlan
+from langchain_imagegen.endpoint import base_url_from_env
 from langchain_imagegen.handles import ImageResolver, InputImage
 from langchain_imagegen.model_table import capability_table_markdown, provider_table_markdown
 from langchain_imagegen.pricing import CostEstimate, default_price_table, estimate_cost, format_usd
-from langchain_imagegen.providers import ProviderProfile, get_provider, known_providers
+from langchain_imagegen.providers import ProviderProfile, known_providers, provider_for
 from langchain_imagegen.registry import get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.storage import is_url
@@ -773,7 +774,7 @@ def _edit(
 ) -> int:
     from langchain_imagegen.edit_tool import ImageEditTool
 
-    profile = _named_provider(args.provider or "openai").profile(args.model_family or args.model)
+    profile = _options_provider(args).profile(args.model_family or args.model)
     if (why := profile.cannot_edit()) is not None:
         if profile.permissive and args.model_family is None:
             why += " (a gateway's model that edits like a known one: give --model-family)"
@@ -974,11 +975,17 @@ def _result_code(result: ImageGenerationResult) -> int:
     return 0
 
 
-def _named_provider(name: str) -> ProviderProfile:
+def _provider(named: str | None, base_url: str | None) -> ProviderProfile:
+    """The provider of the options, found as the tool finds it (``--provider``, else the
+    host of ``--base-url`` or of ``$OPENAI_BASE_URL``)."""
     try:
-        return get_provider(name)
+        return provider_for(named, base_url)
     except KeyError as error:
         raise errors.InvalidArgumentError(f"--provider: {error.args[0]}") from None
+
+
+def _options_provider(args: argparse.Namespace) -> ProviderProfile:
+    return _provider(args.provider, args.base_url or base_url_from_env())
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -996,10 +1003,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "models":
             table = capability_table_markdown()
             if args.provider:
-                table = provider_table_markdown(_named_provider(args.provider))
+                table = provider_table_markdown(_provider(args.provider, None))
             out.write(table + "\n")
             return 0
-        args.model = args.model or _named_provider(args.provider or "openai").default_model
+        args.model = args.model or _options_provider(args).default_model
         run = {"edit": _edit, "mcp": _mcp}.get(args.command, _generate)
         return run(args, out, sys.stderr, lambda text: scrub(text, secrets))
     except errors.ImageGenError as error:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qsl, quote, urlsplit, urlunsplit
@@ -32,15 +33,27 @@ from langchain_imagegen.providers import OPENAI, ProviderProfile, WireFormat
 
 __all__ = [
     "AZURE_DEFAULT_API_VERSION",
+    "BASE_URL_ENV",
     "OPENAI_BASE_URL",
     "ApiKey",
     "AsyncTokenProvider",
     "Endpoint",
     "TokenProvider",
+    "base_url_from_env",
     "check_url",
 ]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+BASE_URL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
+"""Where the base URL comes from when it is not given, in order (as langchain-openai reads
+it)."""
+
+
+def base_url_from_env() -> str | None:
+    """The base URL the environment sets (:data:`BASE_URL_ENV`), if any."""
+    return next((value for name in BASE_URL_ENV if (value := os.environ.get(name))), None)
+
+
 #: Used for Azure deployment-style URLs when no ``api_version`` is given: the first version
 #: that serves the GPT image models on that route (Microsoft Learn, "How to use image
 #: generation models"; docs/models.md#sources).

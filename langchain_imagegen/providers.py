@@ -40,6 +40,7 @@ __all__ = [
     "WireFormat",
     "get_provider",
     "known_providers",
+    "provider_for",
     "provider_for_url",
     "register_provider",
 ]
@@ -461,6 +462,18 @@ def get_provider(provider: str | ProviderProfile) -> ProviderProfile:
         msg = f"unknown provider {provider!r}; known providers: {', '.join(_providers)}"
         raise KeyError(msg)
     return found
+
+
+def provider_for(named: str | ProviderProfile | None, base_url: str | None) -> ProviderProfile:
+    """The provider a configuration means: the one ``named``, else the one whose API host
+    ``base_url`` names, else OpenAI's format.
+
+    Raises:
+        KeyError: ``named`` names no provider; the message lists those that do.
+    """
+    if named is not None:
+        return get_provider(named)
+    return OPENAI if base_url is None else provider_for_url(base_url)
 
 
 def provider_for_url(base_url: str) -> ProviderProfile:

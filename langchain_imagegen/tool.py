@@ -58,13 +58,20 @@ from langchain_imagegen.budget import Budget
 from langchain_imagegen.cache import ImageCache
 from langchain_imagegen.client import DEFAULT_TIMEOUT, ImagesClient
 from langchain_imagegen.coercion import CoercionResult, EditPlan, coerce_params
-from langchain_imagegen.endpoint import OPENAI_BASE_URL, ApiKey, Endpoint, check_url
+from langchain_imagegen.endpoint import (
+    BASE_URL_ENV,
+    OPENAI_BASE_URL,
+    ApiKey,
+    Endpoint,
+    base_url_from_env,
+    check_url,
+)
 from langchain_imagegen.errors import ConfigurationError, ImageGenError, ModelNotFoundError
 from langchain_imagegen.events import EVENT_NAME
 from langchain_imagegen.generation import AsyncEventSink, Edit, EventSink, ImageGenerator, Plan
 from langchain_imagegen.limits import ImagesPerMinute, RequestLimits
 from langchain_imagegen.pricing import CostEstimate, PriceTable, default_price_table
-from langchain_imagegen.providers import OPENAI, ProviderProfile, get_provider, provider_for_url
+from langchain_imagegen.providers import OPENAI, ProviderProfile, provider_for
 from langchain_imagegen.registry import ImageModelProfile, get_profile
 from langchain_imagegen.result import ImageGenerationResult
 from langchain_imagegen.retry import RetryPolicy
@@ -767,22 +774,15 @@ class BaseImageGenerationTool(BaseTool):
         return ToolOutput(await asyncio.to_thread(self._content, result), result)  # reads files
 
 
-_BASE_URL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
-"""Where ``base_url`` comes from when not given, in order (as langchain-openai reads it)."""
-
-
-def _env_base_url() -> str | None:
-    return next((value for name in _BASE_URL_ENV if (value := os.environ.get(name))), None)
-
-
-def _named_provider(given: object) -> ProviderProfile:
-    """The provider ``provider=`` names; ``ValueError`` (a field error) if none."""
-    if not isinstance(given, str | ProviderProfile):
-        kind = type(given).__name__
+def _configured_provider(named: object, base_url: object) -> ProviderProfile:
+    """:func:`~langchain_imagegen.providers.provider_for` of the fields as given;
+    ``ValueError`` (a field error) for a ``provider=`` that names none."""
+    if named is not None and not isinstance(named, str | ProviderProfile):
+        kind = type(named).__name__
         msg = f"provider must be a provider's name or a ProviderProfile, not {kind}"
         raise ValueError(msg)
     try:
-        return get_provider(given)
+        return provider_for(named, base_url if isinstance(base_url, str) else None)
     except KeyError as error:
         raise ValueError(str(error.args[0])) from None
 
@@ -837,7 +837,7 @@ class ImageGenerationTool(BaseImageGenerationTool):
     """The key, or a function returning it, called on every request (an ``async def`` one
     only on the async path), as langchain-openai accepts. Alias ``openai_api_key``."""
     base_url: str = Field(
-        default_factory=from_env(list(_BASE_URL_ENV), default=OPENAI_BASE_URL),
+        default_factory=from_env(list(BASE_URL_ENV), default=OPENAI_BASE_URL),
         validation_alias=AliasChoices("base_url", "openai_api_base"),
     )
     """The API root, e.g. a gateway's ``https://gateway.example/v1``. Credentials in it
@@ -867,12 +867,9 @@ class ImageGenerationTool(BaseImageGenerationTool):
         if not isinstance(data, dict):
             return data
         url_key = next((key for key in ("base_url", "openai_api_base") if key in data), None)
-        url = data[url_key] if url_key else _env_base_url()
+        url = data[url_key] if url_key else base_url_from_env()
         named = data.get("provider")
-        if named is not None:
-            provider = _named_provider(named)
-        else:
-            provider = provider_for_url(url) if isinstance(url, str) else OPENAI
+        provider = _configured_provider(named, url)
         data = dict(data)
         if provider is not OPENAI and not {"model", "model_name"} & data.keys():
             data["model"] = provider.default_model
@@ -887,9 +884,7 @@ class ImageGenerationTool(BaseImageGenerationTool):
         return value
 
     def _provider(self) -> ProviderProfile:
-        if self.provider is not None:
-            return get_provider(self.provider)
-        return provider_for_url(self.base_url)
+        return provider_for(self.provider, self.base_url)
 
     def _endpoint(self) -> Endpoint:
         provider = self._provider()

@@ -58,6 +58,7 @@ from langchain_imagegen.result import ImageGenerationResult
 from tests.emulator import encode_image
 from tests.provider_emulator import PROVIDERS as BEHAVIOURS
 from tests.provider_emulator import ProviderContext
+from tests.unit_tests.conftest import run
 
 SELF_HOSTED = {"vllm-omni": "http://gpu-box.test:8000/v1", "localai": "http://nas.test:8080/v1"}
 # The base URL that puts the package's route on the provider model's route.
@@ -625,6 +626,30 @@ def test_the_tool_infers_the_provider_from_base_url(
     tool = ImageGenerationTool(base_url=base_url, api_key="k", output_dir=str(tmp_path))
     assert tool._provider().name == name
     assert tool._endpoint().wire == get_provider(name).wire
+
+
+@pytest.mark.parametrize("given", ["--base-url", "OPENAI_BASE_URL"])
+def test_the_cli_infers_the_provider_and_its_model_as_the_tool_does(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --provider and no --model: the host of the base URL (the option or the
+    environment) names xAI, whose default model the dry run then sends, as the tool would."""
+    argv = ["generate", "a fox", "--size", "1920x1080", "--dry-run", "--json"]
+    argv += ["--output-dir", str(tmp_path)]
+    if given == "--base-url":
+        argv += ["--base-url", "https://api.x.ai/v1"]
+    else:
+        monkeypatch.setenv("OPENAI_BASE_URL", "https://api.x.ai/v1")
+    code, out = run(argv)
+    assert code == 0, out
+    report = json.loads(out)
+    tool = ImageGenerationTool(
+        base_url="https://api.x.ai/v1", api_key="k", output_dir=str(tmp_path)
+    )
+    assert report["model"] == tool.model == "grok-imagine-image"
+    assert report["requests"] == [
+        {"model": "grok-imagine-image", "prompt": "a fox", "aspect_ratio": "16:9"}
+    ]
 
 
 @pytest.mark.parametrize(
