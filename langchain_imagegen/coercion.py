@@ -340,17 +340,15 @@ class _Coercer:
         :meth:`ImageModelProfile.llm_fields`) and the developer did not fix (a key the
         developer set to ``None`` is fixed too: it is hidden from the schema and not sent);
         size hints count as ``size``."""
-        if self.profile.own_param(key) is not None:  # xAI's resolution is not a size hint
-            return (
-                f"{key} is set by the developer"
-                if key in developer
-                else (f"only the developer sets {key}")
-            )
-        target = "size" if key in _SIZE_HINT_KEYS else key
+        own = self.profile.own_param(key) is not None
+        # A provider's own parameter is never a size hint (xAI's resolution).
+        target = "size" if key in _SIZE_HINT_KEYS and not own else key
         if key == "model" or key in _STREAM_FIELDS:
             return None  # never sent from a proposal; their handlers say why
         if target in developer:
             return f"{target} is set by the developer"
+        if own:
+            return f"only the developer sets {key}"
         # One field asked about, not the model's whole list built per call.
         if target in self.route.llm_fields and self.route.takes(self.profile, target):
             return None
