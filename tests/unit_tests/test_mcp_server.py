@@ -1,8 +1,13 @@
 """``langchain-imagegen mcp``: the tools served over MCP, driven by the SDK's own client.
 
-The server runs as a subprocess (stdio, and streamable HTTP on 127.0.0.1) against the
-loopback emulator; what it answers is compared with what the LangChain tool itself gives
-for the same arguments.
+The server answers from the loopback emulator; what it answers is compared with what the
+LangChain tool itself gives for the same arguments. Where the transport is the point, the
+command runs as a subprocess: the sloppy call over stdio (the real command line, its pipes
+carrying whole images as base64) and streamable HTTP on 127.0.0.1. The other tests run the
+same command in-process (:func:`serve_in_process`: ``main(["mcp", ...])``, which parses the
+options, builds the tools and the server and serves stdio, with only stdin and stdout
+swapped for in-memory streams to the SDK's ``ClientSession``): a subprocess costs about 1.4 s
+of interpreter start and imports, and these tests are about what is served, not the pipe.
 """
 
 from __future__ import annotations
@@ -16,18 +21,21 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import httpx
+import mcp.server.stdio
 import mcp_types as types
 import pytest
 from langchain_core.messages import ToolCall, ToolMessage
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.memory import MessageStream, create_client_server_memory_streams
 from PIL import Image
 
 import langchain_imagegen
@@ -45,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SLOPPY = {"prompt": "a lighthouse at dawn", "size": "1920x1080", "quality": "hd", "n": "2"}
 _HANDLE = re.compile(r"img_[0-9a-f]{16}")
 _REQUEST_ID = re.compile(r"req_[0-9a-f]+")
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +68,13 @@ def emu(emulator: Emulator) -> Emulator:
     return emulator
 
 
+def _arguments(emu: Emulator, output_dir: Path, *options: str) -> list[str]:
+    """``langchain-imagegen``'s arguments for an ``mcp`` server answering from ``emu``."""
+    return ["mcp", "--base-url", emu.base_url, "--output-dir", str(output_dir), *options]
+
+
 def _command(emu: Emulator, output_dir: Path, *options: str) -> list[str]:
-    return [
-        "-m", "langchain_imagegen", "mcp",
-        "--base-url", emu.base_url, "--output-dir", str(output_dir), *options,
-    ]  # fmt: skip
+    return ["-m", "langchain_imagegen", *_arguments(emu, output_dir, *options)]
 
 
 def _env(emu: Emulator) -> dict[str, str]:
@@ -85,6 +96,56 @@ async def stdio_session(
         ):
             await session.initialize()
             yield session
+
+
+def serve_in_process(
+    emu: Emulator,
+    output_dir: Path,
+    calls: Callable[[ClientSession], Awaitable[T]],
+    *options: str,
+) -> T:
+    """What ``calls`` returns, having driven ``langchain-imagegen mcp OPTIONS`` through a
+    client session: the command runs in this process (``main``: its options, the tools and
+    the server it builds, ``serve_stdio``, closing the tools), its stdin and stdout swapped
+    for in-memory streams to the SDK's ``ClientSession``. The session ends (EOF on the
+    server's stdin, as when a client leaves) once ``calls`` returns or raises; what it
+    raised is raised here, after the command returned."""
+    answers: list[T] = []
+    failures: list[Exception] = []
+
+    async def client(streams: MessageStream) -> None:
+        read, write = streams
+        # What fails is raised once the command has returned (main would print one line).
+        try:
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                try:  # caught here, not wrapped in the session's exception group
+                    answers.append(await calls(session))
+                except Exception as error:  # noqa: BLE001 - raised below, as it was
+                    failures.append(error)
+        except Exception as error:  # noqa: BLE001 - raised below, as it was
+            failures.append(error)
+        finally:
+            await write.aclose()
+
+    @asynccontextmanager
+    async def in_memory_stdio() -> AsyncIterator[MessageStream]:
+        async with (
+            create_client_server_memory_streams() as (client_streams, server_streams),
+            anyio.create_task_group() as clients,
+        ):
+            clients.start_soon(client, client_streams)
+            yield server_streams
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_API_KEY", emu.api_key)
+        patch.setattr(mcp.server.stdio, "stdio_server", in_memory_stdio)
+        code = main(_arguments(emu, output_dir, *options))
+    if failures:
+        raise failures[0]
+    assert code == 0, "the command failed: its stderr is in the captured output"
+    (answer,) = answers
+    return answer
 
 
 def _langchain_answer(tool: ImageGenerationTool, args: dict[str, Any]) -> ToolMessage:
@@ -122,13 +183,17 @@ def _check_previews(result: types.CallToolResult, bound: int) -> None:
 # --- tools and their schemas -----------------------------------------------------------------
 
 
-async def test_tools_are_listed_with_the_langchain_tools_schema_per_model(
+async def _listed_tools(session: ClientSession) -> dict[str, types.Tool]:
+    return {tool.name: tool for tool in (await session.list_tools()).tools}
+
+
+def test_tools_are_listed_with_the_langchain_tools_schema_per_model(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    async with stdio_session(emu, tmp_path / "a", "--model", "gpt-image-2") as session:
-        gpt = {tool.name: tool for tool in (await session.list_tools()).tools}
-    async with stdio_session(emu, tmp_path / "b", "--model", "dall-e-3", "--quality", "hd") as s:
-        dalle = {tool.name: tool for tool in (await s.list_tools()).tools}
+    gpt = serve_in_process(emu, tmp_path / "a", _listed_tools, "--model", "gpt-image-2")
+    dalle = serve_in_process(
+        emu, tmp_path / "b", _listed_tools, "--model", "dall-e-3", "--quality", "hd"
+    )
 
     # Configured as the command configures them: --max-images defaults to 10 there.
     generate = ImageGenerationTool(model="gpt-image-2", api_key="sk-unused", max_images=10)
@@ -151,17 +216,23 @@ async def test_tools_are_listed_with_the_langchain_tools_schema_per_model(
     assert "background" in gpt_fields - dalle_fields
 
 
-async def test_a_provider_s_schema_and_format_reach_the_client(tmp_path: Path) -> None:
+def test_a_provider_s_schema_and_format_reach_the_client(tmp_path: Path) -> None:
+    async def list_call_and_read(
+        session: ClientSession,
+    ) -> tuple[types.Tool, types.CallToolResult, types.ResourceLink, types.ReadResourceResult]:
+        (tool,) = (await session.list_tools()).tools
+        result = await session.call_tool(
+            "generate_image", {"prompt": "a lighthouse", "size": "1920x1080"}
+        )
+        (link,) = _links(result)
+        return tool, result, link, await session.read_resource(link.uri)
+
     with Emulator(provider="xai") as xai:
         # xAI answers URLs; --download keeps the images, served as image:// resources.
         options = ("--provider", "xai", "--download")
-        async with stdio_session(xai, tmp_path / "xai", *options) as session:
-            (tool,) = (await session.list_tools()).tools
-            result = await session.call_tool(
-                "generate_image", {"prompt": "a lighthouse", "size": "1920x1080"}
-            )
-            (link,) = _links(result)
-            read = await session.read_resource(link.uri)
+        tool, result, link, read = serve_in_process(
+            xai, tmp_path / "xai", list_call_and_read, *options
+        )
         (body,) = [request.body for request in xai.received_requests]
 
     assert tool.name == "generate_image"  # xAI's models do not edit through the tool
@@ -220,7 +291,7 @@ async def test_a_sloppy_call_reads_as_in_langchain_with_links_and_bounded_previe
     assert edited.content[0].text.startswith(f"Edited {handles[0]} into 1 image with gpt-image-2.")
 
 
-async def test_refusals_rate_limits_and_bad_arguments_are_error_results(
+def test_refusals_rate_limits_and_bad_arguments_are_error_results(
     emu: Emulator, tmp_path: Path
 ) -> None:
     calls: list[dict[str, Any]] = [
@@ -229,8 +300,11 @@ async def test_refusals_rate_limits_and_bad_arguments_are_error_results(
         {"prompt": "a fox [[fault:rate_limit:200]]"},
         {"prompt": 5, "n": "lots"},
     ]
-    async with stdio_session(emu, tmp_path / "served") as session:
-        results = [await session.call_tool("generate_image", args) for args in calls]
+
+    async def call_each(session: ClientSession) -> list[types.CallToolResult]:
+        return [await session.call_tool("generate_image", args) for args in calls]
+
+    results = serve_in_process(emu, tmp_path / "served", call_each)
 
     tool = ImageGenerationTool(
         model="gpt-image-2",
@@ -255,7 +329,7 @@ async def test_refusals_rate_limits_and_bad_arguments_are_error_results(
 # --- progress ----------------------------------------------------------------------------------
 
 
-async def test_progress_notifications_announce_requests_previews_and_saved_images(
+def test_progress_notifications_announce_requests_previews_and_saved_images(
     emu: Emulator, tmp_path: Path
 ) -> None:
     notes: list[tuple[float, float | None, str | None]] = []
@@ -263,13 +337,19 @@ async def test_progress_notifications_announce_requests_previews_and_saved_image
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         notes.append((progress, total, message))
 
-    async with stdio_session(emu, tmp_path / "served", "--partial-images", "2") as session:
+    async def call_and_read_a_preview(
+        session: ClientSession,
+    ) -> tuple[types.CallToolResult, list[str], types.ReadResourceResult]:
         result = await session.call_tool(
             "generate_image", {"prompt": "a red fox"}, progress_callback=on_progress
         )
         messages = [message or "" for _, _, message in notes]
         preview_uri = next(m for m in messages if m.startswith("preview")).rsplit(" ", 1)[-1]
-        preview = await session.read_resource(preview_uri)
+        return result, messages, await session.read_resource(preview_uri)
+
+    result, messages, preview = serve_in_process(
+        emu, tmp_path / "served", call_and_read_a_preview, "--partial-images", "2"
+    )
 
     assert not result.is_error
     assert [p for p, _, _ in notes] == list(range(1, len(notes) + 1))  # strictly increasing
