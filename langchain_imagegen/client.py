@@ -85,6 +85,7 @@ from langchain_imagegen.errors import (
 from langchain_imagegen.response import ImagesResponse, parse_images_response
 from langchain_imagegen.retry import RetryPolicy, is_retryable_error, next_delay
 from langchain_imagegen.stream_events import ImageStream, PartialImage
+from langchain_imagegen.tls import shared_ssl_context
 from langchain_imagegen.watchdog import WATCHDOG
 
 __all__ = [
@@ -460,7 +461,9 @@ class ImagesClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(timeout=self._timeout, limits=self._limits)
+                    self._client = httpx.Client(
+                        timeout=self._timeout, limits=self._limits, verify=shared_ssl_context()
+                    )
                 client = self._client
         return client
 
@@ -483,6 +486,7 @@ class ImagesClient:
                 client = httpx.AsyncClient(
                     timeout=self._timeout,
                     limits=self._limits,
+                    verify=shared_ssl_context(),
                     transport=pooled_async_transport(self._limits),
                 )
                 # The loop finalises its open async generators when it shuts down

@@ -36,6 +36,8 @@ from typing import Any, cast
 import httpcore
 import httpx
 
+from langchain_imagegen.tls import shared_ssl_context
+
 __all__ = ["POOL_ENV", "AiohttpAsyncTransport", "PooledAsyncTransport", "pooled_async_transport"]
 
 POOL_ENV = "LANGCHAIN_IMAGEGEN_HTTP_POOL"
@@ -73,7 +75,7 @@ class PooledAsyncTransport(httpx.AsyncHTTPTransport):
     def __init__(self, *, limits: httpx.Limits) -> None:
         import httpcore2
 
-        context = httpx.create_ssl_context()
+        context = shared_ssl_context()
         super().__init__(verify=context, limits=limits)
         # httpx's handle_async_request (the method vcrpy stubs) sends through ``_pool``:
         # only the pool is replaced, so the request path stays httpx's own.
@@ -175,7 +177,7 @@ class AiohttpAsyncTransport(httpx.AsyncHTTPTransport):
     """``httpx.AsyncHTTPTransport`` whose connection pool is aiohttp's."""
 
     def __init__(self, *, limits: httpx.Limits) -> None:
-        context = httpx.create_ssl_context()
+        context = shared_ssl_context()
         super().__init__(verify=context, limits=limits)
         # As above: httpx's handle_async_request sends through ``_pool``.
         self._pool = _AiohttpPool(limits, context)  # type: ignore[assignment]
