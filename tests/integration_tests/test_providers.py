@@ -326,10 +326,11 @@ def test_a_rate_limit_is_retried_and_the_retry_succeeds(provider: str, connect: 
     emulator, tool = connect(provider, max_retries=2, download_urls=True)
     behaviour = BEHAVIOURS[provider]
     # One 429 in the provider's own error shape (queued: the next request answers normally).
+    # It asks for a wait of 20 ms, which the client honours exactly (no 0.5 s backoff).
     body = behaviour.error(429, "Rate limit exceeded. Please retry later.", None)
     raw = json.dumps(body).encode()  # Gemini's is a JSON list
     emulator.push_fault(
-        Fault.http(429, raw, headers={"retry-after": "0"}, content_type="application/json")
+        Fault.http(429, raw, headers={"retry-after": "0.02"}, content_type="application/json")
     )
     result = succeeded(invoke(tool, {"prompt": "a fox", "size": "256x256"}))
     assert len(result.images) == 1
@@ -342,7 +343,8 @@ def test_a_rate_limit_that_persists_ends_as_rate_limit_error(
     provider: str, connect: Connect
 ) -> None:
     emulator, tool = connect(provider, max_retries=1)
-    content = failed(invoke(tool, {"prompt": "a fox [[fault:rate_limit:0]]"}), provider)
+    # retry-after: 0.02, honoured exactly: a 20 ms wait instead of the 0.5 s backoff.
+    content = failed(invoke(tool, {"prompt": "a fox [[fault:rate_limit:0.02]]"}), provider)
     assert "Rate limit exceeded." in content
     assert RateLimitError.hint[1:] in content
     assert len(emulator.received_requests) == 2  # tried, then retried once

@@ -61,7 +61,7 @@ def test_a_fan_out_waits_for_the_rate_limiter(
         requests_per_second=RATE, check_every_n_seconds=POLL_S, max_bucket_size=1
     )
     tool = _tool(target, made, tmp_path, rate_limiter=limiter)
-    images = 8
+    images = int(RATE) + 1  # the fewest that must not all fit in a second: about 1 s of waits
 
     result = _call(tool, mode, {"prompt": "a lighthouse", "n": images})
 
@@ -99,9 +99,10 @@ def test_one_limiter_limits_two_tools_together(
 def test_waiting_ends_at_the_deadline_and_sends_nothing(
     target: Target, made: list[ImageGenerationTool], tmp_path: Path, mode: str
 ) -> None:
-    # One request every 100 s, and the first token takes that long to come.
+    # One request every 100 s, and the first token takes that long to come. Any budget far
+    # below that shows the wait ending at the deadline; a short one keeps the test short.
     limiter = InMemoryRateLimiter(requests_per_second=0.01, check_every_n_seconds=0.01)
-    tool = _tool(target, made, tmp_path, rate_limiter=limiter, retry_budget=0.5)
+    tool = _tool(target, made, tmp_path, rate_limiter=limiter, retry_budget=0.2)
 
     with pytest.raises(APITimeoutError, match="waiting for the rate limit"):
         _call(tool, mode, {"prompt": "a fox"})
@@ -118,7 +119,8 @@ def test_images_per_minute_counts_images_and_is_shared_by_image_tools(
         base_url=target.base_url,
         output_dir=str(tmp_path),
         images_per_minute=3,
-        retry_budget=1.0,
+        # Per call: the first two take tens of ms; the third waits it out (for its 20 s token).
+        retry_budget=0.5,
     )
     made.extend([generate, edit])  # type: ignore[list-item]
     assert generate.image_rate_limiter is edit.image_rate_limiter

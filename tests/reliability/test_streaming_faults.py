@@ -8,6 +8,8 @@ counters), the events the caller heard (``partial`` / ``restarted`` / ``received
 ``saved``), the error the caller or the LLM gets, and what is left in ``output_dir``: previews
 may stay (they were announced), a final image only on success, never a ``.part`` temp file.
 Timing is only ever bounded generously; order comes from the events and the emulator's log.
+A retried stream runs what ``tool.generate`` runs with the tool's client on a fake clock (the
+backoff is recorded, not slept), but for the fan-out case, which goes through the tool itself.
 """
 
 from __future__ import annotations
@@ -26,15 +28,20 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
+from langchain_imagegen.client import ImagesClient
 from langchain_imagegen.errors import (
     APIConnectionError,
     APITimeoutError,
     ContentPolicyError,
     InternalServerError,
 )
+from langchain_imagegen.generation import ImageGenerator
 from langchain_imagegen.result import ImageGenerationResult
+from langchain_imagegen.storage import ImageStore
+from langchain_imagegen.tool import ImageGenerationTool
 from tests.conftest import wait_for
 from tests.emulator import Emulator, Fault, encode_image
+from tests.fake_time import FakeTime
 from tests.reliability.conftest import EMULATOR_MARKS, MakeTool, files_under, tool_call
 
 pytestmark = EMULATOR_MARKS
@@ -89,6 +96,43 @@ async def _await_for(condition: Callable[[], bool], seconds: float) -> bool:
             return True
         await asyncio.sleep(0.02)
     return condition()
+
+
+def _fake_time_client(tool: ImageGenerationTool, fake: FakeTime) -> ImagesClient:
+    """A client with the tool's endpoint, timeouts and retry policy, on ``fake`` time: the
+    backoff before a retry is recorded in ``fake.slept`` instead of slept (about 0.5 s a test
+    saved; as in test_fault_matrix.py, time is fake where waiting is not the point)."""
+    configured = tool.client
+    return ImagesClient(
+        configured.endpoint,
+        timeout=configured.timeout,
+        retry=configured.retry,
+        **fake.injected(),
+    )
+
+
+def _generate(
+    tool: ImageGenerationTool,
+    fake: FakeTime,
+    args: dict[str, Any],
+    on_event: Callable[[str, dict[str, Any]], None],
+) -> ImageGenerationResult:
+    """What ``tool.generate(args, on_event=on_event)`` runs, its client on ``fake`` time."""
+    with _fake_time_client(tool, fake) as client:
+        generator = ImageGenerator(client, ImageStore(tool.output_dir))
+        return generator.run(tool.coerce(args), on_event)
+
+
+async def _agenerate(
+    tool: ImageGenerationTool,
+    fake: FakeTime,
+    args: dict[str, Any],
+    on_event: Callable[[str, dict[str, Any]], Any],
+) -> ImageGenerationResult:
+    """What ``tool.agenerate(args, on_event=on_event)`` runs, its client on ``fake`` time."""
+    async with _fake_time_client(tool, fake) as client:
+        generator = ImageGenerator(client, ImageStore(tool.output_dir))
+        return await generator.arun(tool.coerce(args), on_event)
 
 
 def _real_internal_errors(emulator: Emulator) -> list[str]:
@@ -220,11 +264,13 @@ def test_failed_stream_is_retried_and_announced_as_restarted(
     emulator.push_fault(fault)
     tool = make_tool(partial_images=3)
     events, on_event = _recorder()
+    fake = FakeTime()
 
-    result = tool.generate({"prompt": PROMPT}, on_event=on_event)
+    result = _generate(tool, fake, {"prompt": PROMPT}, on_event)
 
     assert emulator.stats().generation_requests == 2
     assert result.requests[0].attempts == 2
+    assert len(fake.slept) == 1  # the backoff before the retry
     _check_restarted(events, discarded=2, partial_images=3, reason=reason)
     # The final image is the retry's: its request id is the second stream's.
     second = [r.request_id for r in emulator.stream_log if r.what == "headers"][1]
@@ -244,10 +290,12 @@ async def test_failed_stream_is_retried_and_announced_as_restarted_async(
     emulator.push_fault(fault)
     tool = make_tool(partial_images=2)
     events, on_event = _arecorder()
+    fake = FakeTime()
 
-    result = await tool.agenerate({"prompt": PROMPT}, on_event=on_event)
+    result = await _agenerate(tool, fake, {"prompt": PROMPT}, on_event)
 
     assert emulator.stats().generation_requests == 2
+    assert len(fake.slept) == 1  # the backoff before the retry
     _check_restarted(events, discarded=1, partial_images=2, reason="")
     _check_final_image(result, out_dir)
     assert _real_internal_errors(emulator) == []
@@ -261,10 +309,12 @@ def test_stream_error_before_any_preview_retries_without_restarted_event(
     emulator.push_fault(Fault.stream_error(0))
     tool = make_tool(partial_images=2)
     events, on_event = _recorder()
+    fake = FakeTime()
 
-    result = tool.generate({"prompt": PROMPT}, on_event=on_event)
+    result = _generate(tool, fake, {"prompt": PROMPT}, on_event)
 
     assert emulator.stats().generation_requests == 2
+    assert len(fake.slept) == 1  # the backoff before the retry
     assert _stages(events) == ["requested", "partial", "partial", "received", "saved"]
     _check_final_image(result, out_dir)
 
@@ -276,6 +326,7 @@ def test_only_the_failed_request_of_a_fan_out_restarts(
     emulator.push_fault(Fault.stream_cut(1))  # the first request to arrive is cut once
     events, on_event = _recorder()
 
+    # Through the tool itself, on the real clock: one restart with the tool's own backoff.
     result = tool.generate({"prompt": PROMPT, "n": 2}, on_event=on_event)
 
     assert emulator.stats().generation_requests == 3
@@ -348,12 +399,14 @@ def test_server_error_in_every_stream_gives_up_after_the_retries(
 ) -> None:
     tool = make_tool(partial_images=1, max_retries=1)
     events, on_event = _recorder()
+    fake = FakeTime()
 
     with pytest.raises(InternalServerError) as caught:
-        tool.generate({"prompt": f"{PROMPT} [[fault:stream_error:1]]"}, on_event=on_event)
+        _generate(tool, fake, {"prompt": f"{PROMPT} [[fault:stream_error:1]]"}, on_event)
 
     assert "The server had an error processing your request" in str(caught.value)
     assert emulator.stats().generation_requests == 2
+    assert len(fake.slept) == 1  # one backoff: the one retry
     assert _stages(events) == ["requested", "partial", "restarted", "partial"]
     assert _finals(out_dir) == []
 
@@ -440,7 +493,7 @@ def test_clean_end_without_the_final_image_says_so(
 
 # --- a stream that stalls: the call's deadline ---------------------------------------------------
 
-BUDGET_S = 2.0
+BUDGET_S = 1.0  # the first preview comes in milliseconds, the stall (60 s) never ends
 MARGIN_S = 3.0
 """Generous: the call ends at the deadline plus bookkeeping, on a busy machine."""
 STALL = f"{PROMPT} [[fault:stream_stall:60]]"

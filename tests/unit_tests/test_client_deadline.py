@@ -29,22 +29,29 @@ from langchain_imagegen.retry import RetryPolicy
 pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 
 BODY = {"model": "gpt-image-1", "prompt": "a red fox"}
-TRICKLE_GAP_S = 0.25
-TRICKLE_BYTES = 40  # 10 s of trickling: far longer than any deadline below
+DEADLINE_S = 0.3
+"""The deadline of the trickling, silent and failing calls: short, as the server never
+answers within any deadline (only an upper bound on the call's time is asserted)."""
+TRICKLE_GAP_S = 0.1  # a third of DEADLINE_S: the read timeout (the time left) never fires
+TRICKLE_BYTES = 100  # 10 s of trickling: far longer than any deadline below
 SERVER_LIFETIME_S = 12.0
 SLACK_S = 2.0  # how far past its deadline a call may end, generously
-LATE_S = 0.8
+LATE_BUDGET_S = 0.75
+LATE_S = 0.6
+"""Headers 0.15 s before LATE_BUDGET_S (the stall starts before the deadline), and late enough
+that a read timeout of the time left when the request was sent (LATE_BUDGET_S) would end the
+call after LATE_S + LATE_BUDGET_S = 1.35 s, past the 1.25 s the test allows."""
 
 
 class MisbehavingServer:
-    """Answers by path: ``/trickle`` (a 200 whose body comes one byte every 0.25 s),
-    ``/late-stall`` (headers after 0.8 s, one byte of the body, then nothing),
+    """Answers by path: ``/trickle`` (a 200 whose body comes one byte every TRICKLE_GAP_S),
+    ``/late-stall`` (headers after LATE_S, one byte of the body, then nothing),
     ``/silent`` (accepts, never answers), ``/loop`` (redirects to itself), ``/to-file``
     (redirects to ``file:///etc/passwd``), ``/expired`` (403, as an expired signed link)."""
 
     def __init__(self) -> None:
         self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
+        self._sock.settimeout(0.05)  # how soon close() stops the accept loop
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -134,8 +141,8 @@ def test_a_trickling_or_silent_answer_ends_at_the_deadline(
     client = _client(server, path)
     started = time.monotonic()
     with pytest.raises(APITimeoutError, match="time budget") as info:
-        client.generate(BODY, deadline=client.clock() + 0.6)
-    assert time.monotonic() - started < 0.6 + SLACK_S
+        client.generate(BODY, deadline=client.clock() + DEADLINE_S)
+    assert time.monotonic() - started < DEADLINE_S + SLACK_S
     assert "retry_budget" in str(info.value)  # names the setting that bounds the call
     client.close()
 
@@ -147,39 +154,39 @@ async def test_async_a_trickling_or_silent_answer_ends_at_the_deadline(
     client = _client(server, path)
     started = time.monotonic()
     with pytest.raises(APITimeoutError, match="time budget"):
-        await client.agenerate(BODY, deadline=client.clock() + 0.6)
-    assert time.monotonic() - started < 0.6 + SLACK_S
+        await client.agenerate(BODY, deadline=client.clock() + DEADLINE_S)
+    assert time.monotonic() - started < DEADLINE_S + SLACK_S
     await client.aclose()
 
 
 def test_a_body_stalling_just_before_the_deadline_ends_at_the_deadline(
     server: MisbehavingServer,
 ) -> None:
-    """The body's first read starts 0.8 s into a 1 s budget with a read timeout of 1 s
-    (what was left when the request was sent): without the watchdog it would end near 1.8 s."""
+    """The body's first read starts 0.6 s into a 0.75 s budget with a read timeout of 0.75 s
+    (what was left when the request was sent): without the watchdog it would end near 1.35 s."""
     client = _client(server, "/late-stall")
     for run in (
-        lambda: client.generate(BODY, deadline=client.clock() + 1.0),
-        lambda: asyncio.run(client.agenerate(BODY, deadline=client.clock() + 1.0)),
+        lambda: client.generate(BODY, deadline=client.clock() + LATE_BUDGET_S),
+        lambda: asyncio.run(client.agenerate(BODY, deadline=client.clock() + LATE_BUDGET_S)),
     ):
         started = time.monotonic()
         with pytest.raises(APITimeoutError, match="time budget"):
             run()
-        assert time.monotonic() - started < 1.0 + 0.5
+        assert time.monotonic() - started < LATE_BUDGET_S + 0.5
     client.close()
 
 
 def test_the_default_deadline_is_the_retry_budget(server: MisbehavingServer) -> None:
     endpoint = Endpoint.openai(base_url=server.url("/trickle"), api_key=SecretStr("sk-test"))
-    client = ImagesClient(endpoint, retry=RetryPolicy(total_budget=0.6))
+    client = ImagesClient(endpoint, retry=RetryPolicy(total_budget=DEADLINE_S))
     started = time.monotonic()
-    with pytest.raises(APITimeoutError, match=r"time budget \(0.6 s, retry_budget\)"):
+    with pytest.raises(APITimeoutError, match=rf"time budget \({DEADLINE_S:g} s, retry_budget\)"):
         client.generate(BODY)
-    assert time.monotonic() - started < 0.6 + SLACK_S
+    assert time.monotonic() - started < DEADLINE_S + SLACK_S
     started = time.monotonic()
     with pytest.raises(APITimeoutError, match="time budget"):
         asyncio.run(client.agenerate(BODY))
-    assert time.monotonic() - started < 0.6 + SLACK_S
+    assert time.monotonic() - started < DEADLINE_S + SLACK_S
     client.close()
 
 
@@ -230,13 +237,15 @@ def test_download_failures_are_image_download_errors(
     client = _client(server, "/v1")
     url = server.url(path) + "?se=2026&sig=SAS-SECRET"
     for run in (
-        lambda: client.download(url, max_bytes=1000, deadline=client.clock() + 0.6),
-        lambda: asyncio.run(client.adownload(url, max_bytes=1000, deadline=client.clock() + 0.6)),
+        lambda: client.download(url, max_bytes=1000, deadline=client.clock() + DEADLINE_S),
+        lambda: asyncio.run(
+            client.adownload(url, max_bytes=1000, deadline=client.clock() + DEADLINE_S)
+        ),
     ):
         started = time.monotonic()
         with pytest.raises(ImageDownloadError, match=re.escape(says)) as info:
             run()
-        assert time.monotonic() - started < 0.6 + SLACK_S
+        assert time.monotonic() - started < DEADLINE_S + SLACK_S
         assert "SAS-SECRET" not in str(info.value)
         assert f"127.0.0.1{path}" in str(info.value)
     client.close()
