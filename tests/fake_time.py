@@ -9,7 +9,12 @@ need a request itself to be slow use :meth:`advance` from the server side.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from langchain_imagegen.client import ImagesClient
+
+if TYPE_CHECKING:
+    from langchain_imagegen.tool import ImageGenerationTool
 
 
 class FakeTime:
@@ -36,3 +41,14 @@ class FakeTime:
     def injected(self) -> dict[str, Any]:
         """The keyword arguments that put an ImagesClient on this clock."""
         return {"clock": self, "sleep": self.sleep, "asleep": self.asleep}
+
+    def client_for(self, tool: ImageGenerationTool) -> ImagesClient:
+        """A client with ``tool``'s endpoint, timeouts and retry policy, on this clock: what
+        the tool would send, with every backoff recorded instead of slept."""
+        configured = tool.client
+        return ImagesClient(
+            configured.endpoint,
+            timeout=configured.timeout,
+            retry=configured.retry,
+            **self.injected(),
+        )

@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
-from langchain_imagegen.client import ImagesClient
 from langchain_imagegen.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -63,15 +62,8 @@ def _no_partial_files(out_dir: Path) -> None:
 
 def _on_fake_time(tool: ImageGenerationTool, fake: FakeTime) -> ImageGenerator:
     """The tool's configuration, with its client on ``fake`` time (nothing slept for real)."""
-    configured = tool.client
-    client = ImagesClient(
-        configured.endpoint,
-        timeout=configured.timeout,
-        retry=configured.retry,
-        **fake.injected(),
-    )
     return ImageGenerator(
-        client,
+        fake.client_for(tool),
         ImageStore(tool.output_dir),
         download_urls=tool.download_urls,
         max_download_bytes=tool.max_download_bytes,

@@ -28,7 +28,6 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
-from langchain_imagegen.client import ImagesClient
 from langchain_imagegen.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -98,27 +97,16 @@ async def _await_for(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
-def _fake_time_client(tool: ImageGenerationTool, fake: FakeTime) -> ImagesClient:
-    """A client with the tool's endpoint, timeouts and retry policy, on ``fake`` time: the
-    backoff before a retry is recorded in ``fake.slept`` instead of slept (about 0.5 s a test
-    saved; as in test_fault_matrix.py, time is fake where waiting is not the point)."""
-    configured = tool.client
-    return ImagesClient(
-        configured.endpoint,
-        timeout=configured.timeout,
-        retry=configured.retry,
-        **fake.injected(),
-    )
-
-
 def _generate(
     tool: ImageGenerationTool,
     fake: FakeTime,
     args: dict[str, Any],
     on_event: Callable[[str, dict[str, Any]], None],
 ) -> ImageGenerationResult:
-    """What ``tool.generate(args, on_event=on_event)`` runs, its client on ``fake`` time."""
-    with _fake_time_client(tool, fake) as client:
+    """What ``tool.generate(args, on_event=on_event)`` runs, its client on ``fake`` time:
+    the backoff before a retry is recorded in ``fake.slept`` instead of slept (as in
+    test_fault_matrix.py, time is fake where waiting is not the point)."""
+    with fake.client_for(tool) as client:
         generator = ImageGenerator(client, ImageStore(tool.output_dir))
         return generator.run(tool.coerce(args), on_event)
 
@@ -130,7 +118,7 @@ async def _agenerate(
     on_event: Callable[[str, dict[str, Any]], Any],
 ) -> ImageGenerationResult:
     """What ``tool.agenerate(args, on_event=on_event)`` runs, its client on ``fake`` time."""
-    async with _fake_time_client(tool, fake) as client:
+    async with fake.client_for(tool) as client:
         generator = ImageGenerator(client, ImageStore(tool.output_dir))
         return await generator.arun(tool.coerce(args), on_event)
 
