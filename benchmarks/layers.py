@@ -16,18 +16,29 @@ floor), and the tool's ``invoke``.
 wall time), and prints the best of three runs of 31 rounds of 100 calls. Run in
 rotation, each layer finds the CPU caches colder than in its own block, as it does
 between real requests.
+
+``--ablate`` asks what each part of the tool's own work costs where it counts: over
+loopback, against ``benchmarks/run.py``'s emulator process, in ``run.py``'s rotation (the
+tool's ``invoke``, the raw post, the floor's ``invoke``, the floor without an args schema),
+in CPU time. It times the tool as it is, then with one part replaced by a stand-in that does
+no work: the LLM's text (a constant string), coercion (the plan computed once, then reused)
+and the cost (none), then all three at once. Each row prints the median of three passes:
+the tool's CPU time minus the floor's, and over it. The stand-ins exist only in this
+process, for the measurement.
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -58,12 +69,98 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, calls: int) -> d
     return {name: statistics.median(series) for name, series in per_round.items()}
 
 
+@contextlib.contextmanager
+def _without(parts: tuple[str, ...]) -> Iterator[None]:
+    """The tool with each of ``parts`` replaced by a stand-in that does no work."""
+    from langchain_imagegen import generation
+    from langchain_imagegen.result import ImageGenerationResult
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    plans: dict[str, Any] = {}
+    coerce = ImageGenerationTool.coerce
+
+    def planned_once(self: Any, args: Any) -> Any:
+        key = repr(sorted(args.items()))
+        if key not in plans:
+            plans[key] = coerce(self, args)
+        return plans[key]
+
+    stand_ins = {
+        "text": (ImageGenerationResult, "to_text", lambda self: "Generated 1 image."),
+        "coercion": (ImageGenerationTool, "coerce", planned_once),
+        "cost": (generation._Call, "_cost", lambda self, response, index: None),
+    }
+    with contextlib.ExitStack() as stack:
+        for part in parts:
+            owner, name, stand_in = stand_ins[part]
+            stack.enter_context(mock.patch.object(owner, name, stand_in))
+        yield
+
+
+def ablate() -> int:
+    """``--ablate``: see the module docstring."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import httpx
+    import run  # benchmarks/run.py: its emulator process, prompt, key and rotation
+    from langchain_core.tools import BaseTool
+
+    from langchain_imagegen.tool import ImageGenerationTool
+
+    args = {"prompt": run.PROMPT, "size": "256x256"}
+    call = run.tool_call(args)
+    variants: list[tuple[str, ...]] = [(), ("text",), ("coercion",), ("cost",)]
+    variants.append(("text", "coercion", "cost"))
+    with run.emulator_process(latency=0.0) as base_url:
+        tool = ImageGenerationTool(
+            model="dall-e-2", api_key=run.API_KEY, base_url=base_url, output_dir=tempfile.mkdtemp()
+        )
+        body = tool.coerce(args).requests[0]
+        url = f"{base_url}/images/generations"
+        raw = httpx.Client(headers={"Authorization": f"Bearer {run.API_KEY}"}, timeout=60)
+
+        class Floor(BaseTool):
+            name: str = "generate_image"
+            description: str = "raw post"
+
+            def _run(self, prompt: str, size: str | None = None, **kwargs: Any) -> Any:
+                return raw.post(url, json=body).json()
+
+        floor, bare = Floor(args_schema=tool.args_schema), Floor()
+        rotation = {
+            "tool": lambda: tool.invoke(call),
+            "raw": lambda: raw.post(url, json=body).json(),
+            "floor": lambda: floor.invoke(call),
+            "bare": lambda: bare.invoke(call),
+        }
+        interleaved(rotation, 3, 60)  # settle: the heap, the pools, the emulator
+        gaps: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
+        ratios: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
+        for _ in range(3):  # three passes, the variants in turn: a drift hits them alike
+            for parts in variants:
+                with _without(parts):
+                    cpu = interleaved(rotation, 11, 60)
+                gaps[parts].append((cpu["tool"] - cpu["floor"]) * 1e6)
+                ratios[parts].append(cpu["tool"] / cpu["floor"])
+        for parts in variants:
+            label = "as it is" if not parts else "without " + " + ".join(parts)
+            gap, ratio = statistics.median(gaps[parts]), statistics.median(ratios[parts])
+            print(f"{label:40s} tool - floor {gap:6.1f} µs CPU, tool / floor {ratio:.3f}")
+        tool.close()
+        raw.close()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--interleaved", action="store_true", help="call by call in rotation, CPU time"
     )
+    parser.add_argument(
+        "--ablate", action="store_true", help="what each part of the tool's work costs"
+    )
     options = parser.parse_args()
+    if options.ablate:
+        return ablate()
     import httpx
     from langchain_core.tools import BaseTool
 
