@@ -19,12 +19,12 @@ between real requests.
 
 ``--ablate`` asks what each part of the tool's own work costs where it counts: over
 loopback, against ``benchmarks/run.py``'s emulator process, in ``run.py``'s rotation (the
-tool's ``invoke``, the raw post, the floor's ``invoke``, the floor without an args schema),
-in CPU time. It times the tool as it is, then with one part replaced by a stand-in that does
-no work: the LLM's text (a constant string), coercion (the plan computed once, then reused)
-and the cost (none), then all three at once. Each row prints the median of three passes:
-the tool's CPU time minus the floor's, and over it. The stand-ins exist only in this
-process, for the measurement.
+tool's ``invoke``, the raw post, the floor's ``invoke``, the floor without an args schema).
+It times the tool as it is, then with one part replaced by a stand-in that does no work:
+the LLM's text (a constant string), coercion (the plan computed once, then reused) and the
+cost (none), then all three at once. Each row prints the median of three passes: the tool's
+CPU time minus the floor's, and the tool's wall time over the floor's (what ``run.py``'s
+target compares). The stand-ins exist only in this process, for the measurement.
 """
 
 import argparse
@@ -48,9 +48,15 @@ ROUNDS, CALLS = 15, 500
 ANSWER = json.dumps({"created": 1, "data": [{"url": "https://files.example/a.png"}]}).encode()
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, calls: int) -> dict[str, float]:
-    """Median over ``rounds`` of each function's mean CPU seconds per call, the functions
-    called one after another in an order that rotates from call to call."""
+def interleaved(
+    fns: dict[str, Callable[[], Any]],
+    rounds: int,
+    calls: int,
+    clock: Callable[[], float] = time.thread_time,
+) -> dict[str, float]:
+    """Median over ``rounds`` of each function's mean seconds per call on ``clock`` (CPU
+    time by default), the functions called one after another in an order that rotates from
+    call to call."""
     names = list(fns)
     for fn in fns.values():
         for _ in range(calls // 4):
@@ -61,9 +67,9 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, calls: int) -> d
         for call in range(calls):
             shift = (index + call) % len(names)
             for name in names[shift:] + names[:shift]:
-                started = time.thread_time()
+                started = clock()
                 fns[name]()
-                totals[name] += time.thread_time() - started
+                totals[name] += clock() - started
         for name in names:
             per_round[name].append(totals[name] / calls)
     return {name: statistics.median(series) for name, series in per_round.items()}
@@ -133,18 +139,19 @@ def ablate() -> int:
             "bare": lambda: bare.invoke(call),
         }
         interleaved(rotation, 3, 60)  # settle: the heap, the pools, the emulator
-        gaps: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
-        ratios: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
+        cpu: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
+        wall: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
         for _ in range(3):  # three passes, the variants in turn: a drift hits them alike
             for parts in variants:
                 with _without(parts):
-                    cpu = interleaved(rotation, 11, 60)
-                gaps[parts].append((cpu["tool"] - cpu["floor"]) * 1e6)
-                ratios[parts].append(cpu["tool"] / cpu["floor"])
+                    on_cpu = interleaved(rotation, 11, 60)
+                    on_wall = interleaved(rotation, 11, 60, time.perf_counter)
+                cpu[parts].append(on_cpu["tool"] - on_cpu["floor"])
+                wall[parts].append(on_wall["tool"] / on_wall["floor"])
         for parts in variants:
             label = "as it is" if not parts else "without " + " + ".join(parts)
-            gap, ratio = statistics.median(gaps[parts]), statistics.median(ratios[parts])
-            print(f"{label:40s} tool - floor {gap:6.1f} µs CPU, tool / floor {ratio:.3f}")
+            gap, ratio = statistics.median(cpu[parts]) * 1e6, statistics.median(wall[parts])
+            print(f"{label:40s} tool - floor {gap:6.1f} µs CPU, tool / floor {ratio:.3f} wall")
         tool.close()
         raw.close()
     return 0
