@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import run  # noqa: E402  benchmarks/run.py (this script's folder): the per-call rotation
+
 ROUNDS, CALLS = 15, 500
 ANSWER = json.dumps({"created": 1, "data": [{"url": "https://files.example/a.png"}]}).encode()
 
@@ -105,39 +107,19 @@ def _without(parts: tuple[str, ...]) -> Iterator[None]:
 
 def ablate() -> int:
     """``--ablate``: see the module docstring."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import httpx
-    import run  # benchmarks/run.py: its emulator process, prompt, key and rotation
-    from langchain_core.tools import BaseTool
 
     from langchain_imagegen.tool import ImageGenerationTool
 
     args = {"prompt": run.PROMPT, "size": "256x256"}
-    call = run.tool_call(args)
     variants: list[tuple[str, ...]] = [(), ("text",), ("coercion",), ("cost",)]
     variants.append(("text", "coercion", "cost"))
     with run.emulator_process(latency=0.0) as base_url:
         tool = ImageGenerationTool(
             model="dall-e-2", api_key=run.API_KEY, base_url=base_url, output_dir=tempfile.mkdtemp()
         )
-        body = tool.coerce(args).requests[0]
-        url = f"{base_url}/images/generations"
         raw = httpx.Client(headers={"Authorization": f"Bearer {run.API_KEY}"}, timeout=60)
-
-        class Floor(BaseTool):
-            name: str = "generate_image"
-            description: str = "raw post"
-
-            def _run(self, prompt: str, size: str | None = None, **kwargs: Any) -> Any:
-                return raw.post(url, json=body).json()
-
-        floor, bare = Floor(args_schema=tool.args_schema), Floor()
-        rotation = {
-            "tool": lambda: tool.invoke(call),
-            "raw": lambda: raw.post(url, json=body).json(),
-            "floor": lambda: floor.invoke(call),
-            "bare": lambda: bare.invoke(call),
-        }
+        rotation = run.overhead_rotation(tool, raw, f"{base_url}/images/generations", args)
         interleaved(rotation, 3, 60)  # settle: the heap, the pools, the emulator
         cpu: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
         wall: dict[tuple[str, ...], list[float]] = {parts: [] for parts in variants}
@@ -169,7 +151,6 @@ def main() -> int:
     if options.ablate:
         return ablate()
     import httpx
-    from langchain_core.tools import BaseTool
 
     from langchain_imagegen.tool import ImageGenerationTool
 
@@ -182,30 +163,20 @@ def main() -> int:
     tool = ImageGenerationTool(
         model="dall-e-2", api_key="sk-layers", base_url=base_url, output_dir=out, http_client=http
     )
-    args = {"prompt": "a lighthouse on a cliff at dawn, watercolor", "size": "256x256"}
-    call = {"name": tool.name, "args": args, "id": "call_1", "type": "tool_call"}
+    args = {"prompt": run.PROMPT, "size": "256x256"}
     plan = tool.coerce(args)
     body = plan.requests[0]
-    url = f"{base_url}/images/generations"
-
-    class Floor(BaseTool):
-        name: str = "generate_image"
-        description: str = "raw post"
-
-        def _run(self, prompt: str, size: str | None = None, **kwargs: Any) -> Any:
-            return http.post(url, json=body).json()
-
-    floor = Floor(args_schema=tool.args_schema)
+    sides = run.overhead_rotation(tool, http, f"{base_url}/images/generations", args)
     generator = tool._generator
     assert generator is not None
     layers: dict[str, Callable[[], Any]] = {
-        "raw post + .json()": lambda: http.post(url, json=body).json(),
+        "raw post + .json()": sides["raw"],
         "client.generate": lambda: tool.client.generate(body),
         "generator.run (client + result)": lambda: generator.run(plan),
         "tool.coerce": lambda: tool.coerce(args),
         "tool._run (coerce + generate + text)": lambda: tool._run(**args),
-        "floor.invoke (BaseTool + raw post)": lambda: floor.invoke(call),
-        "tool.invoke": lambda: tool.invoke(call),
+        "floor.invoke (BaseTool + raw post)": sides["floor"],
+        "tool.invoke": sides["tool"],
     }
     if options.interleaved:
         rotation = {

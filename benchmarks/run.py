@@ -389,10 +389,43 @@ def check_message(message: Any, images: int) -> None:
 # ============================================================================================
 
 
+def overhead_rotation(
+    tool: Any, raw_client: Any, url: str, args: dict[str, Any]
+) -> dict[str, Callable[[], Any]]:
+    """What the per-call target compares, one call each (here and in benchmarks/layers.py):
+    the tool's ``invoke(ToolCall)``; the raw post (``raw_client.post`` of the request the
+    tool sends for ``args`` + ``.json()``); LangChain's floor, a minimal ``BaseTool`` with the
+    tool's args schema whose ``_run`` is that raw post; and the same floor without an args
+    schema (LangChain then skips parsing the arguments)."""
+    from langchain_core.tools import BaseTool
+
+    body = tool.coerce(args).requests[0]
+    call = tool_call(args)
+
+    class RawPostTool(BaseTool):
+        """LangChain's floor: a minimal BaseTool whose whole work is the raw post."""
+
+        name: str = "generate_image"
+        description: str = "raw post"
+
+        def _run(self, prompt: str, size: str | None = None, **kwargs: Any) -> Any:
+            return raw_client.post(url, json=body).json()
+
+    # The floor with the tool's own args schema: LangChain parses and checks the same
+    # arguments for both, so the ratio shows what the package adds on top of LangChain.
+    floor = RawPostTool(args_schema=tool.args_schema)
+    bare_floor = RawPostTool()
+    return {
+        "tool": lambda: tool.invoke(call),
+        "raw": lambda: raw_client.post(url, json=body).json(),
+        "floor": lambda: floor.invoke(call),
+        "bare": lambda: bare_floor.invoke(call),
+    }
+
+
 def bench_overhead(quick: bool, out: Path) -> list[Row]:
     """Per-call overhead at 0 ms server latency, url responses, sync."""
     import httpx
-    from langchain_core.tools import BaseTool
 
     from langchain_imagegen.tool import ImageGenerationTool
 
@@ -402,40 +435,15 @@ def bench_overhead(quick: bool, out: Path) -> list[Row]:
         tool = ImageGenerationTool(
             model="dall-e-2", api_key=API_KEY, base_url=base_url, output_dir=str(out)
         )
-        body = tool.coerce(args).requests[0]
-        url = f"{base_url}/images/generations"
         raw_client = httpx.Client(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
-        call = tool_call(args)
-        check_message(tool.invoke(call), 1)
-
-        class RawPostTool(BaseTool):
-            """LangChain's floor: a minimal BaseTool whose whole work is the raw post."""
-
-            name: str = "generate_image"
-            description: str = "raw post"
-
-            def _run(self, prompt: str, size: str | None = None, **kwargs: Any) -> Any:
-                return raw_client.post(url, json=body).json()
-
-        # The floor with the tool's own args schema: LangChain parses and checks the same
-        # arguments for both, so the ratio shows what the package adds on top of LangChain.
-        floor = RawPostTool(args_schema=tool.args_schema)
-        bare_floor = RawPostTool()  # no schema: LangChain skips argument parsing
-        for each in (floor, bare_floor):
-            if '"data"' not in str(each.invoke(call).content):
+        sides = overhead_rotation(tool, raw_client, f"{base_url}/images/generations", args)
+        check_message(sides["tool"](), 1)
+        for floor in (sides["floor"], sides["bare"]):
+            if '"data"' not in str(floor().content):
                 raise RuntimeError("a floor tool did not get an images response")
 
         try:
-            t_tool, t_raw, t_floor, t_bare = alternate(
-                [
-                    lambda: tool.invoke(call),
-                    lambda: raw_client.post(url, json=body).json(),
-                    lambda: floor.invoke(call),
-                    lambda: bare_floor.invoke(call),
-                ],
-                rounds,
-                calls,
-            )
+            t_tool, t_raw, t_floor, t_bare = alternate(list(sides.values()), rounds, calls)
         finally:
             tool.close()
             raw_client.close()
