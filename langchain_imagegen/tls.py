@@ -12,7 +12,9 @@ default context once per process and hands it to every client and transport it c
 The context is httpx's own default (``httpx.create_ssl_context()``: certifi's bundle, or
 ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set), so verification is what httpx alone would
 do. It is built again when either variable changes. Clients the caller passes in keep their
-own settings.
+own settings. httpcore (and httpcore2) set the ALPN protocols on the context at each new
+connection; the package never enables HTTP/2, so every one of its clients sets the same
+``http/1.1``, and sharing changes nothing there.
 """
 
 from __future__ import annotations
